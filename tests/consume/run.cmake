@@ -1,0 +1,21 @@
+# Builds and runs a tiny consumer of polo: MODE=find_package against the installed tree, or
+# MODE=add_subdirectory against the source tree.
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  message(STATUS "${out}")
+endfunction()
+
+file(REMOVE_RECURSE ${WORK})
+set(args -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_BUILD_TYPE=Release)
+if(MODE STREQUAL "find_package")
+  run(${CMAKE_COMMAND} --install ${POLO_BUILD} --prefix ${WORK}/prefix)
+  list(APPEND args -DCMAKE_PREFIX_PATH=${WORK}/prefix)
+else()
+  list(APPEND args -DPOLO_SOURCE_DIR=${POLO_SOURCE})
+endif()
+run(${CMAKE_COMMAND} -S ${POLO_SOURCE}/tests/consume/${MODE} -B ${WORK}/build ${args})
+run(${CMAKE_COMMAND} --build ${WORK}/build)
+run(${WORK}/build/consumer)

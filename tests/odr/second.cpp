@@ -1,0 +1,7 @@
+// Second of two translation units that include the umbrella header.
+#include "polo/polo.hpp"
+
+double odr_second() {
+  polo::TokenArrayd x = polo::TokenArrayd::Constant(2, 3, 0.25);
+  return polo::masked_sum(polo::TokenView<const double>(x));
+}
