@@ -51,14 +51,15 @@ class TokenView {
 
   TokenView() = default;
 
-  /// Raw pointer with a shape; `row_stride` defaults to `cols` (contiguous).
+  /// Raw pointer with a shape; `row_stride` defaults to `cols` (contiguous). A row stride of 0
+  /// repeats one row for every row (broadcasting a `[T]` row over the batch).
   TokenView(Scalar* data, Index rows, Index cols, Index row_stride = -1)
       : data_(data), rows_(rows), cols_(cols), stride_(row_stride < 0 ? cols : row_stride) {
     if (rows < 0 || cols < 0) {
       detail::fail_argument("polo::TokenView", "shape", "non-negative",
                             fmt::format("[{}, {}]", rows, cols));
     }
-    if (stride_ < cols_ && rows_ > 1) {
+    if (stride_ != 0 && stride_ < cols_ && rows_ > 1) {
       detail::fail_argument("polo::TokenView", "row stride", fmt::format(">= cols ({})", cols_),
                             stride_);
     }
