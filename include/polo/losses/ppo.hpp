@@ -1,0 +1,245 @@
+#pragma once
+// PPO's clipped surrogate policy loss (Schulman et al. 2017) with clip-higher and dual clip, and
+// the rest of the PPO loss set: ValueLoss (value_loss.hpp) and EntropyBonus (entropy_bonus.hpp).
+//
+//   r_it = exp(logp_it - old_logp_it)
+//   s_it = min(r_it A_it, clip(r_it, 1 - eps_low, 1 + eps_high) A_it)
+//   l_it = -s_it                      (dual clip c > 1, A_it < 0: l_it = min(-s_it, -c A_it))
+//   value = Agg(l)                    (ALGORITHMS policy_gradient.md §1(b), gradient §1(c))
+
+#include <algorithm>
+#include <cmath>
+#include <string_view>
+
+#include "polo/core/aggregation.hpp"
+#include "polo/core/concepts.hpp"
+#include "polo/core/error.hpp"
+#include "polo/core/mask.hpp"
+#include "polo/core/numerics.hpp"
+#include "polo/core/types.hpp"
+#include "polo/core/view.hpp"
+#include "polo/losses/detail/token_loss.hpp"
+#include "polo/losses/entropy_bonus.hpp"
+#include "polo/losses/result.hpp"
+#include "polo/losses/value_loss.hpp"
+
+namespace polo {
+
+/// The `[B, T]` inputs of a policy-gradient token loss. `old_logp` and `advantages` are constants
+/// (no gradient flows to them); a null `mask` makes every token count.
+template <class S>
+struct PolicyInputs {
+  TokenView<const S> logp{};        ///< log pi_theta(a_t | s_t), the differentiable input
+  TokenView<const S> old_logp{};    ///< log-probs at rollout time (behaviour policy)
+  TokenView<const S> advantages{};  ///< A_it (broadcast a per-sequence advantage over its row)
+  MaskView mask{};                  ///< nonzero where a token counts
+};
+
+/// What PPO implementations log with the policy loss. Means are over the valid tokens of this
+/// call (local, whatever the aggregation's normalizer).
+struct PPOClipMetrics {
+  double clip_fraction = 0.0;       ///< CleanRL clipfrac: r > 1 + eps_high or r < 1 - eps_low
+  double clip_ratio_low = 0.0;      ///< TRL clip_ratio/low_mean: A < 0 and r < 1 - eps_low
+  double clip_ratio_high = 0.0;     ///< TRL clip_ratio/high_mean: A > 0 and r > 1 + eps_high
+  double clip_ratio_region = 0.0;   ///< low or high: the tokens whose gradient the clip zeroes
+  double dual_clip_fraction = 0.0;  ///< A < 0 and r > dual_clip (verl pg_clipfrac_lower)
+  double approx_kl = 0.0;           ///< mean((r - 1) - log r), k3 (CleanRL approx_kl)
+  double old_approx_kl = 0.0;       ///< mean(-log r), k1 (CleanRL old_approx_kl)
+  double ratio_mean = 0.0;          ///< mean(r)
+  double valid_tokens = 0.0;        ///< number of valid tokens in this call
+};
+
+/// The owning result: value, gradient, per-token losses (0 at masked positions), metrics.
+template <class S>
+struct PPOClipResult {
+  double value = 0.0;
+  TokenArray<S> grad_logp;  ///< d value / d logp, [B, T], exactly 0 at masked positions
+  TokenArray<S> per_token;  ///< l_it before aggregation, [B, T], 0 at masked positions
+  PPOClipMetrics metrics;
+};
+
+/// PPO's clipped surrogate, to minimize:
+/// \f$ L = \mathrm{Agg}_{it}\big(-\min(r A, \mathrm{clip}(r, 1-\epsilon_l, 1+\epsilon_h)
+/// A)\big)\f$, \f$ r = e^{\ell - \ell^{old}} \f$. Gradient \f$ -w_{it} A r \f$ where the unclipped
+/// branch is selected, 0 where the ratio is strictly outside the clip interval in the pessimistic
+/// direction (A > 0, r > 1 + eps_high or A < 0, r < 1 - eps_low) or the dual-clip cap is taken (A <
+/// 0, r > c). On a boundary both branches agree in value, and the unclipped gradient is used.
+struct PPOClip {
+  double epsilon_low = 0.2;   ///< lower clip width: ratio floor 1 - epsilon_low (> 0)
+  double epsilon_high = 0.2;  ///< upper clip width: ratio ceiling 1 + epsilon_high (> 0)
+  /// 0 = off; else c > 1: for A < 0 the per-token loss is capped at -c A (verl clip_ratio_c = 3).
+  double dual_clip = 0.0;
+  /// 0 = off (TRL, CleanRL); else the log-ratio is clamped to [-c, c] before exp (OpenRLHF and
+  /// verl use 20). The clamp is part of the function: its gradient is 0 where it is active.
+  double clamp_log_ratio = 0.0;
+  Aggregation aggregation{};  ///< token_mean by default (CleanRL, TRL PPO, verl, OpenRLHF)
+
+  static constexpr std::string_view name = "polo::PPOClip";
+
+  /// Throws `polo::invalid_argument` naming the first out-of-range hyper-parameter.
+  void validate() const {
+    detail::require_positive(name, "epsilon_low", epsilon_low);
+    detail::require_positive(name, "epsilon_high", epsilon_high);
+    if (!(dual_clip == 0.0 || dual_clip > 1.0)) {
+      detail::fail_argument(name, "dual_clip", "0 (off) or > 1", dual_clip);
+    }
+    detail::require_nonnegative(name, "clamp_log_ratio", clamp_log_ratio);
+    aggregation.validate(name);
+  }
+
+  /// Zero-allocation call: writes d value / d logp into `grad_logp` ([B, T]).
+  template <class S>
+  LossValue<PPOClipMetrics> compute(const PolicyInputs<S>& in, TokenView<S> grad_logp) const {
+    return run(in, grad_logp, TokenView<S>{});
+  }
+
+  /// Owning call.
+  template <class S>
+  PPOClipResult<S> operator()(const PolicyInputs<S>& in) const {
+    return call<S>(in);
+  }
+
+  /// Braced inputs (`loss({a, b, c, mask})`) deduce no template argument; these pick the scalar.
+  PPOClipResult<double> operator()(const PolicyInputs<double>& in) const {
+    return call<double>(in);
+  }
+  PPOClipResult<float> operator()(const PolicyInputs<float>& in) const { return call<float>(in); }
+
+ private:
+  template <class S>
+  PPOClipResult<S> call(const PolicyInputs<S>& in) const {
+    PPOClipResult<S> out;
+    out.grad_logp.resize(in.logp.rows(), in.logp.cols());
+    out.per_token.resize(in.logp.rows(), in.logp.cols());
+    const auto v = run(in, TokenView<S>(out.grad_logp), TokenView<S>(out.per_token));
+    out.value = v.value;
+    out.metrics = v.metrics;
+    return out;
+  }
+
+  template <class S>
+  LossValue<PPOClipMetrics> run(const PolicyInputs<S>& in, TokenView<S> grad,
+                                TokenView<S> per_token) const {
+    validate();
+    const Index rows = in.logp.rows();
+    const Index cols = in.logp.cols();
+    detail::require_input(name, "old_logp", in.old_logp, rows, cols);
+    detail::require_input(name, "advantages", in.advantages, rows, cols);
+    detail::require_mask_shape(name, in.mask, rows, cols);
+    detail::require_output(name, "grad_logp", grad, rows, cols);
+    const bool keep_per_token = !per_token.is_null();
+    if (keep_per_token) detail::require_output(name, "per_token", per_token, rows, cols);
+
+    const double lo = 1.0 - epsilon_low;
+    const double hi = 1.0 + epsilon_high;
+    const double cap = dual_clip;  // 0 = off
+    const double clamp = clamp_log_ratio;
+
+    // Counts and sums of the metrics, in double.
+    double n = 0.0, n_clip = 0.0, n_low = 0.0, n_high = 0.0, n_dual = 0.0;
+    double sum_k3 = 0.0, sum_k1 = 0.0, sum_ratio = 0.0;
+    double value = 0.0;
+    double grad_sum = 0.0;  // finite iff every gradient entry is (the cheap check)
+
+    in.mask.visit([&](auto valid) {
+      const detail::RowWeights weights(aggregation, valid, rows, cols);
+      for (Index i = 0; i < rows; ++i) {
+        const double w = weights(i);
+        const S* lp = in.logp.row(i);
+        const S* olp = in.old_logp.row(i);
+        const S* adv = in.advantages.row(i);
+        S* g = grad.row(i);
+        S* pt = keep_per_token ? per_token.row(i) : nullptr;
+        double row_value = 0.0;
+        for (Index t = 0; t < cols; ++t) {
+          if (!valid(i, t)) {  // select, never multiply: padding may hold NaN or -inf
+            g[t] = S{0};
+            if (keep_per_token) pt[t] = S{0};
+            continue;
+          }
+          // The difference in double before exp: float inputs lose nothing to cancellation.
+          double log_ratio = static_cast<double>(lp[t]) - static_cast<double>(olp[t]);
+          bool clamped = false;
+          if (clamp > 0.0 && std::abs(log_ratio) > clamp) {
+            log_ratio = std::copysign(clamp, log_ratio);
+            clamped = true;
+          }
+          const double r = std::exp(log_ratio);
+          const double a = static_cast<double>(adv[t]);
+          const bool clip_low = r < lo;
+          const bool clip_high = r > hi;
+          const bool zero_low = a < 0.0 && clip_low;
+          const bool zero_high = a > 0.0 && clip_high;
+          const bool dual = cap > 0.0 && a < 0.0 && r > cap;
+          // -min(r A, clip(r) A): the clipped branch is the minimum only when it is strictly
+          // outside the interval on the pessimistic side.
+          double loss = zero_low ? -lo * a : (zero_high ? -hi * a : -r * a);
+          double dloss = (zero_low || zero_high) ? 0.0 : -r * a;
+          if (dual) {
+            loss = -cap * a;
+            dloss = 0.0;
+          }
+          if (clamped) dloss = 0.0;
+          row_value += loss;
+          const double gi = w * dloss;
+          g[t] = static_cast<S>(gi);
+          grad_sum += gi;
+          if (keep_per_token) pt[t] = static_cast<S>(loss);
+
+          n += 1.0;
+          n_clip += (clip_low || clip_high) ? 1.0 : 0.0;
+          n_low += zero_low ? 1.0 : 0.0;
+          n_high += zero_high ? 1.0 : 0.0;
+          n_dual += dual ? 1.0 : 0.0;
+          sum_k3 += (r - 1.0) - log_ratio;
+          sum_k1 -= log_ratio;
+          sum_ratio += r;
+        }
+        value += w * row_value;
+      }
+    });
+
+    if (!std::isfinite(value) || !std::isfinite(grad_sum)) {
+      detail::fail_nonfinite<S>(
+          name, {{"logp", in.logp}, {"old_logp", in.old_logp}, {"advantages", in.advantages}},
+          in.mask, std::isfinite(value) ? grad_sum : value,
+          "exp(logp - old_logp) overflowed; set clamp_log_ratio");
+    }
+
+    LossValue<PPOClipMetrics> out;
+    out.value = value;
+    auto& m = out.metrics;
+    m.valid_tokens = n;
+    if (n > 0.0) {
+      m.clip_fraction = n_clip / n;
+      m.clip_ratio_low = n_low / n;
+      m.clip_ratio_high = n_high / n;
+      m.clip_ratio_region = (n_low + n_high) / n;
+      m.dual_clip_fraction = n_dual / n;
+      m.approx_kl = sum_k3 / n;
+      m.old_approx_kl = sum_k1 / n;
+      m.ratio_mean = sum_ratio / n;
+    }
+    return out;
+  }
+};
+
+static_assert(TokenLoss<PPOClip, PolicyInputs<double>>);
+static_assert(TokenLoss<PPOClip, PolicyInputs<float>>);
+
+/// Classic PPO: symmetric clip of width `epsilon` (0.2 in the paper, CleanRL, TRL).
+inline PPOClip ppo_clip(double epsilon = 0.2) {
+  return PPOClip{.epsilon_low = epsilon, .epsilon_high = epsilon};
+}
+
+/// DAPO's clip-higher: a wider upper clip lets low-probability tokens grow (0.2 / 0.28).
+inline PPOClip clip_higher(double epsilon_low = 0.2, double epsilon_high = 0.28) {
+  return PPOClip{.epsilon_low = epsilon_low, .epsilon_high = epsilon_high};
+}
+
+/// verl's default policy loss: clip 0.2 with dual clip c = 3 for negative advantages.
+inline PPOClip dual_clip_ppo(double epsilon = 0.2, double c = 3.0) {
+  return PPOClip{.epsilon_low = epsilon, .epsilon_high = epsilon, .dual_clip = c};
+}
+
+}  // namespace polo
