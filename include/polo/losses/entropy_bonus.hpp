@@ -85,10 +85,12 @@ struct EntropyBonus {
     const bool keep_per_token = !per_token.is_null();
     if (keep_per_token) detail::require_output(name, "per_token", per_token, rows, cols);
 
-    double value = 0.0;
-    double sum_h = 0.0;
-    double n = 0.0;
-    in.mask.visit([&](auto valid) {
+    // Sums local to the loop (see PPOClip): captured by reference they would be stored per token.
+    struct Sums {
+      double value = 0.0, h = 0.0, n = 0.0;
+    };
+    const Sums sums = in.mask.visit([&](auto valid) {
+      Sums acc;
       const detail::RowWeights weights(aggregation, valid, rows, cols);
       for (Index i = 0; i < rows; ++i) {
         const double w = weights(i);
@@ -106,12 +108,15 @@ struct EntropyBonus {
           row_sum += hi;
           g[t] = static_cast<S>(-w);
           if (keep_per_token) pt[t] = static_cast<S>(-hi);
-          n += 1.0;
+          acc.n += 1.0;
         }
-        value -= w * row_sum;
-        sum_h += row_sum;
+        acc.value -= w * row_sum;
+        acc.h += row_sum;
       }
+      return acc;
     });
+    const double value = sums.value;
+    const double n = sums.n;
 
     // The gradient is -w whatever H is, so only the value can go non-finite.
     if (!std::isfinite(value)) {
@@ -121,7 +126,7 @@ struct EntropyBonus {
     LossValue<EntropyBonusMetrics> out;
     out.value = value;
     out.metrics.valid_tokens = n;
-    out.metrics.entropy_mean = n > 0.0 ? sum_h / n : 0.0;
+    out.metrics.entropy_mean = n > 0.0 ? sums.h / n : 0.0;
     return out;
   }
 };

@@ -149,12 +149,12 @@ struct KLPenalty {
     if (keep_per_token) detail::require_output(name, "per_token", per_token, rows, cols);
 
     const double beta = coefficient;
-    double value = 0.0;
-    double grad_sum = 0.0;
-    double n = 0.0;
-    double sum_k = 0.0;
-    double max_k = 0.0;
-    in.mask.visit([&](auto valid) {
+    // Sums local to the loop (see PPOClip): captured by reference they would be stored per token.
+    struct Sums {
+      double value = 0.0, grad = 0.0, n = 0.0, k = 0.0, k_max = 0.0;
+    };
+    const Sums sums = in.mask.visit([&](auto valid) {
+      Sums acc;
       const detail::RowWeights weights(aggregation, valid, rows, cols);
       for (Index i = 0; i < rows; ++i) {
         const double w = weights(i);
@@ -179,18 +179,21 @@ struct KLPenalty {
           row_sum += k.value;
           const double gi = beta * w * k.grad;
           g[t] = static_cast<S>(gi);
-          grad_sum += gi;
+          acc.grad += gi;
           if (keep_per_token) pt[t] = static_cast<S>(beta * k.value);
-          max_k = n == 0.0 ? k.value : std::max(max_k, k.value);
-          n += 1.0;
-          sum_k += k.value;
+          acc.k_max = acc.n == 0.0 ? k.value : std::max(acc.k_max, k.value);
+          acc.n += 1.0;
+          acc.k += k.value;
         }
-        value += w * row_sum;
+        acc.value += w * row_sum;
       }
+      return acc;
     });
-    value *= beta;
+    const double value = beta * sums.value;
+    const double grad_sum = sums.grad;
+    const double n = sums.n;
 
-    if (!std::isfinite(value) || !std::isfinite(grad_sum) || !std::isfinite(sum_k)) {
+    if (!std::isfinite(value) || !std::isfinite(grad_sum) || !std::isfinite(sums.k)) {
       detail::fail_nonfinite<S>(
           name,
           {{"logp", in.logp},
@@ -202,8 +205,8 @@ struct KLPenalty {
     LossValue<KLPenaltyMetrics> out;
     out.value = value;
     out.metrics.valid_tokens = n;
-    out.metrics.kl_mean = n > 0.0 ? sum_k / n : 0.0;
-    out.metrics.kl_max = max_k;
+    out.metrics.kl_mean = n > 0.0 ? sums.k / n : 0.0;
+    out.metrics.kl_max = sums.k_max;
     return out;
   }
 };

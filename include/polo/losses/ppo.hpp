@@ -135,13 +135,16 @@ struct PPOClip {
     const double cap = dual_clip;  // 0 = off
     const double clamp = clamp_log_ratio;
 
-    // Counts and sums of the metrics, in double.
-    double n = 0.0, n_clip = 0.0, n_low = 0.0, n_high = 0.0, n_dual = 0.0;
-    double sum_k3 = 0.0, sum_k1 = 0.0, sum_ratio = 0.0;
-    double value = 0.0;
-    double grad_sum = 0.0;  // finite iff every gradient entry is (the cheap check)
-
-    in.mask.visit([&](auto valid) {
+    // The sums live inside the loop's own scope: captured by reference they would escape, and
+    // the compiler would store every one of them on every token around the opaque exp call.
+    struct Sums {
+      double value = 0.0;
+      double grad = 0.0;  // finite iff every gradient entry is (the cheap check)
+      double n = 0.0, clip = 0.0, low = 0.0, high = 0.0, dual = 0.0;
+      double k3 = 0.0, k1 = 0.0, ratio = 0.0;
+    };
+    const Sums sums = in.mask.visit([&](auto valid) {
+      Sums acc;
       const detail::RowWeights weights(aggregation, valid, rows, cols);
       for (Index i = 0; i < rows; ++i) {
         const double w = weights(i);
@@ -183,21 +186,24 @@ struct PPOClip {
           row_value += loss;
           const double gi = w * dloss;
           g[t] = static_cast<S>(gi);
-          grad_sum += gi;
+          acc.grad += gi;
           if (keep_per_token) pt[t] = static_cast<S>(loss);
 
-          n += 1.0;
-          n_clip += (clip_low || clip_high) ? 1.0 : 0.0;
-          n_low += zero_low ? 1.0 : 0.0;
-          n_high += zero_high ? 1.0 : 0.0;
-          n_dual += dual ? 1.0 : 0.0;
-          sum_k3 += (r - 1.0) - log_ratio;
-          sum_k1 -= log_ratio;
-          sum_ratio += r;
+          acc.n += 1.0;
+          acc.clip += (clip_low || clip_high) ? 1.0 : 0.0;
+          acc.low += zero_low ? 1.0 : 0.0;
+          acc.high += zero_high ? 1.0 : 0.0;
+          acc.dual += dual ? 1.0 : 0.0;
+          acc.k3 += (r - 1.0) - log_ratio;
+          acc.k1 -= log_ratio;
+          acc.ratio += r;
         }
-        value += w * row_value;
+        acc.value += w * row_value;
       }
+      return acc;
     });
+    const double value = sums.value;
+    const double grad_sum = sums.grad;
 
     if (!std::isfinite(value) || !std::isfinite(grad_sum)) {
       detail::fail_nonfinite<S>(
@@ -209,16 +215,17 @@ struct PPOClip {
     LossValue<PPOClipMetrics> out;
     out.value = value;
     auto& m = out.metrics;
+    const double n = sums.n;
     m.valid_tokens = n;
     if (n > 0.0) {
-      m.clip_fraction = n_clip / n;
-      m.clip_ratio_low = n_low / n;
-      m.clip_ratio_high = n_high / n;
-      m.clip_ratio_region = (n_low + n_high) / n;
-      m.dual_clip_fraction = n_dual / n;
-      m.approx_kl = sum_k3 / n;
-      m.old_approx_kl = sum_k1 / n;
-      m.ratio_mean = sum_ratio / n;
+      m.clip_fraction = sums.clip / n;
+      m.clip_ratio_low = sums.low / n;
+      m.clip_ratio_high = sums.high / n;
+      m.clip_ratio_region = (sums.low + sums.high) / n;
+      m.dual_clip_fraction = sums.dual / n;
+      m.approx_kl = sums.k3 / n;
+      m.old_approx_kl = sums.k1 / n;
+      m.ratio_mean = sums.ratio / n;
     }
     return out;
   }

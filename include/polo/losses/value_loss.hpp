@@ -168,15 +168,13 @@ struct ValueLoss {
     const bool keep_per_token = !per_token.is_null();
     if (keep_per_token) detail::require_output(name, "per_token", per_token, rows, cols);
 
-    double value = 0.0;
-    double grad_sum = 0.0;
-    double n_clip = 0.0;
-    double sum_v = 0.0;
-    double sum_r = 0.0;
-    detail::ShiftedVariance var_returns;
-    detail::ShiftedVariance var_residual;
-
-    in.mask.visit([&](auto valid) {
+    // Sums local to the loop (see PPOClip): captured by reference they would be stored per token.
+    struct Sums {
+      double value = 0.0, grad = 0.0, clipped = 0.0, values = 0.0, returns = 0.0;
+      detail::ShiftedVariance var_returns, var_residual;
+    };
+    const Sums sums = in.mask.visit([&](auto valid) {
+      Sums acc;
       const detail::RowWeights weights(aggregation, valid, rows, cols);
       for (Index i = 0; i < rows; ++i) {
         const double w = weights(i);
@@ -207,7 +205,7 @@ struct ValueLoss {
               if (err_c * err_c > sq) {
                 sq = err_c * err_c;
                 d = 0.0;
-                n_clip += 1.0;
+                acc.clipped += 1.0;
               }
             }
           }
@@ -215,16 +213,19 @@ struct ValueLoss {
           row_value += loss;
           const double gi = w * d;
           g[t] = static_cast<S>(gi);
-          grad_sum += gi;
+          acc.grad += gi;
           if (keep_per_token) pt[t] = static_cast<S>(loss);
-          sum_v += vi;
-          sum_r += ri;
-          var_returns.add(ri);
-          var_residual.add(-err);
+          acc.values += vi;
+          acc.returns += ri;
+          acc.var_returns.add(ri);
+          acc.var_residual.add(-err);
         }
-        value += w * row_value;
+        acc.value += w * row_value;
       }
+      return acc;
     });
+    const double value = sums.value;
+    const double grad_sum = sums.grad;
 
     if (!std::isfinite(value) || !std::isfinite(grad_sum)) {
       detail::fail_nonfinite<S>(
@@ -234,14 +235,15 @@ struct ValueLoss {
 
     LossValue<ValueLossMetrics> out;
     out.value = value;
-    const double n = var_returns.count;
+    const double n = sums.var_returns.count;
     out.metrics.valid_tokens = n;
     if (n > 0.0) {
-      out.metrics.value_clip_fraction = n_clip / n;
-      out.metrics.values_mean = sum_v / n;
-      out.metrics.returns_mean = sum_r / n;
+      out.metrics.value_clip_fraction = sums.clipped / n;
+      out.metrics.values_mean = sums.values / n;
+      out.metrics.returns_mean = sums.returns / n;
     }
-    out.metrics.explained_variance = detail::explained_variance_from(var_returns, var_residual);
+    out.metrics.explained_variance =
+        detail::explained_variance_from(sums.var_returns, sums.var_residual);
     return out;
   }
 };
