@@ -390,3 +390,36 @@ TEST_CASE("Row weights computed on the fly equal polo::aggregation_weights", "[l
     }
   }
 }
+
+TEST_CASE("PPOClip gives the same result for every mask element type", "[losses][ppo]") {
+  const V1 v;
+  const auto expected = PPOClip{}(v.inputs());
+  const polo::MaskArray u8 = v.mask.cast<unsigned char>();
+  const Eigen::Array<bool, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> b = v.mask != 0.0;
+  const polo::TokenArrayf f32 = v.mask.cast<float>();
+  for (const polo::MaskView& mask :
+       {polo::MaskView(u8), polo::MaskView(b), polo::MaskView(f32), polo::MaskView(v.mask)}) {
+    const auto out = PPOClip{}({v.logp, v.old, v.adv, mask});
+    CHECK(out.value == expected.value);
+    CHECK((out.grad_logp == expected.grad_logp).all());
+  }
+  // a null mask counts every token: the same as an all-ones mask
+  const TokenArrayd ones = TokenArrayd::Ones(2, 3);
+  const auto all = PPOClip{}({v.logp, v.old, v.adv, {}});
+  const auto with_ones = PPOClip{}({v.logp, v.old, v.adv, ones});
+  CHECK(all.value == with_ones.value);
+  CHECK(all.metrics.valid_tokens == 6.0);
+}
+
+TEST_CASE("PPOClip: an empty batch has value 0 and no NaN", "[losses][ppo]") {
+  const TokenArrayd empty(0, 0);
+  const auto out = PPOClip{}({empty, empty, empty, {}});
+  CHECK(out.value == 0.0);
+  CHECK(out.metrics.valid_tokens == 0.0);
+  CHECK(out.metrics.approx_kl == 0.0);
+  const TokenArrayd none_valid = TokenArrayd::Zero(2, 3);
+  const V1 v;
+  const auto masked = PPOClip{}({v.logp, v.old, v.adv, none_valid});
+  CHECK(masked.value == 0.0);
+  CHECK((masked.grad_logp == 0.0).all());
+}
