@@ -56,16 +56,18 @@ double uniform(G& gen) {
   return static_cast<double>(detail::bits64(gen) >> 11U) * 0x1.0p-53;
 }
 
-/// Uniform double in (0, 1): never 0, so logs stay finite.
+/// Uniform double in (0, 1): never 0 and never 1, so logs stay finite. Uses 52 bits so that
+/// k + 0.5 is exact (with 53 bits the top value rounds up to exactly 1.0).
 template <std::uniform_random_bit_generator G>
 double uniform_open(G& gen) {
-  return (static_cast<double>(detail::bits64(gen) >> 11U) + 0.5) * 0x1.0p-53;
+  return (static_cast<double>(detail::bits64(gen) >> 12U) + 0.5) * 0x1.0p-52;
 }
 
 /// Uniform double in [lo, hi).
 template <std::uniform_random_bit_generator G>
 double uniform(G& gen, double lo, double hi) {
-  return lo + (hi - lo) * uniform(gen);
+  const double x = lo + (hi - lo) * uniform(gen);
+  return x < hi ? x : std::nextafter(hi, lo);  // the sum can round up to hi, e.g. in [0.5, 1.5)
 }
 
 /// Uniform integer in [0, n), unbiased: rejection below the largest multiple of n.
@@ -138,11 +140,18 @@ Index categorical_from_logits(G& gen, std::span<const Scalar> logits) {
   Index best = 0;
   double best_key = -std::numeric_limits<double>::infinity();
   for (Index i = 0; i < static_cast<Index>(logits.size()); ++i) {
-    const double key = static_cast<double>(logits[static_cast<std::size_t>(i)]) + gumbel(gen);
+    const auto logit = static_cast<double>(logits[static_cast<std::size_t>(i)]);
+    if (std::isnan(logit)) {
+      detail::fail_argument("polo::categorical_from_logits", "logits", "not NaN", logit);
+    }
+    const double key = logit + gumbel(gen);
     if (key > best_key) {
       best_key = key;
       best = i;
     }
+  }
+  if (best_key == -std::numeric_limits<double>::infinity()) {
+    detail::fail_argument("polo::categorical_from_logits", "logits", "not all -inf", "all -inf");
   }
   return best;
 }
