@@ -31,11 +31,15 @@ inline double sigmoid(double x) noexcept {
   return e / (1.0 + e);
 }
 
-/// log(sum(exp(x))); -inf for an empty range or all -inf.
+/// log(sum(exp(x))); -inf for an empty range or all -inf; NaN if any entry is NaN.
 template <class Scalar>
 double logsumexp(std::span<const Scalar> x) noexcept {
   double hi = -std::numeric_limits<double>::infinity();
-  for (const Scalar v : x) hi = std::max(hi, static_cast<double>(v));
+  for (const Scalar v : x) {
+    const auto d = static_cast<double>(v);
+    if (d > hi || std::isnan(d)) hi = d;  // std::max would drop a NaN and hide it
+    if (std::isnan(hi)) break;
+  }
   if (!std::isfinite(hi)) return hi;
   double sum = 0.0;
   for (const Scalar v : x) sum += std::exp(static_cast<double>(v) - hi);
@@ -65,6 +69,7 @@ inline double count_valid(const MaskView& mask, Index rows, Index cols) {
 /// Sum over valid positions, in double.
 template <class S>
 double masked_sum(TokenView<const S> x, const MaskView& mask = {}) {
+  detail::require_mask_shape("polo::masked_sum", mask, x.rows(), x.cols());
   return mask.visit([&](auto valid) {
     double sum = 0.0;
     for (Index i = 0; i < x.rows(); ++i) {
@@ -80,6 +85,7 @@ double masked_sum(TokenView<const S> x, const MaskView& mask = {}) {
 /// Mean over valid positions; 0 when none is valid (never NaN).
 template <class S>
 double masked_mean(TokenView<const S> x, const MaskView& mask = {}) {
+  detail::require_mask_shape("polo::masked_mean", mask, x.rows(), x.cols());
   const double n = count_valid(mask, x.rows(), x.cols());
   return n > 0.0 ? masked_sum(x, mask) / n : 0.0;
 }
@@ -88,6 +94,7 @@ double masked_mean(TokenView<const S> x, const MaskView& mask = {}) {
 /// Returns 0 when fewer than ddof + 1 positions are valid.
 template <class S>
 double masked_variance(TokenView<const S> x, const MaskView& mask = {}, int ddof = 0) {
+  detail::require_mask_shape("polo::masked_variance", mask, x.rows(), x.cols());
   const double n = count_valid(mask, x.rows(), x.cols());
   if (n <= static_cast<double>(ddof)) return 0.0;
   const double mean = masked_sum(x, mask) / n;
