@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "polo/core/error.hpp"
 #include "polo/core/mask.hpp"
 #include "polo/core/view.hpp"
@@ -52,9 +54,17 @@ struct Aggregation {
 };
 
 /// Writes the per-row weights of `agg` for a `[rows, cols]` batch under `mask` into `weights`
-/// (size `rows`). Rows without a valid token get weight 0; nothing divides by zero.
+/// (size `rows`). Rows without a valid token contribute nothing (their valid sum is empty; under
+/// seq_mean_token_mean their weight is 0); nothing divides by zero.
 inline void aggregation_weights(const Aggregation& agg, const MaskView& mask, Index rows,
                                 Index cols, std::span<double> weights) {
+  constexpr std::string_view where = "polo::aggregation_weights";
+  agg.validate(where);
+  detail::require_mask_shape(where, mask, rows, cols);
+  if (static_cast<Index>(weights.size()) != rows) {
+    detail::fail_argument(where, "weights size", fmt::format("[{}] (one per row)", rows),
+                          fmt::format("[{}]", weights.size()));
+  }
   auto valid_in_row = [&](Index i) {
     if (mask.is_null()) return static_cast<double>(cols);
     return mask.visit([&](auto valid) {
