@@ -77,7 +77,7 @@ class TokenView {
     Index row_step = 0;
     Index col_step = 0;
     detail::eigen_steps(x, row_step, col_step);
-    if (x.cols() > 1 && x.rows() > 1 && col_step != 1) {
+    if (!std::remove_cvref_t<D>::IsRowMajor && x.cols() > 1 && x.rows() > 1 && col_step != 1) {
       detail::fail_argument("polo::TokenView", "storage",
                             "row-major with contiguous rows ([B, T], one sequence per row; use "
                             "polo::TokenArray or Eigen::RowMajor)",
