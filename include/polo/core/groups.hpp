@@ -49,7 +49,8 @@ class Groups {
     }
     std::vector<Index> offsets;
     offsets.reserve(static_cast<std::size_t>(batch_size / group_size + 1));
-    for (Index o = 0; o <= batch_size; o += group_size) offsets.push_back(o);
+    for (Index o = 0; o <= batch_size; o += group_size)
+      offsets.push_back(o);
     return Groups(std::move(offsets));
   }
 
@@ -57,8 +58,7 @@ class Groups {
   static Groups from_offsets(std::vector<Index> offsets) {
     constexpr std::string_view where = "polo::Groups::from_offsets";
     if (offsets.empty() || offsets.front() != 0) {
-      detail::fail_argument(where, "offsets", "a list starting at 0",
-                            fmt::format("{}", offsets));
+      detail::fail_argument(where, "offsets", "a list starting at 0", fmt::format("{}", offsets));
     }
     for (std::size_t g = 1; g < offsets.size(); ++g) {
       if (offsets[g] <= offsets[g - 1]) {
@@ -71,7 +71,9 @@ class Groups {
 
   [[nodiscard]] Index count() const noexcept { return static_cast<Index>(offsets_.size()) - 1; }
   [[nodiscard]] Index batch_size() const noexcept { return offsets_.back(); }
-  [[nodiscard]] Index begin(Index g) const noexcept { return offsets_[static_cast<std::size_t>(g)]; }
+  [[nodiscard]] Index begin(Index g) const noexcept {
+    return offsets_[static_cast<std::size_t>(g)];
+  }
   [[nodiscard]] Index end(Index g) const noexcept {
     return offsets_[static_cast<std::size_t>(g) + 1];
   }
@@ -80,19 +82,22 @@ class Groups {
 
   [[nodiscard]] Index min_size() const noexcept {
     Index m = count() > 0 ? size(0) : 0;
-    for (Index g = 1; g < count(); ++g) m = std::min(m, size(g));
+    for (Index g = 1; g < count(); ++g)
+      m = std::min(m, size(g));
     return m;
   }
   [[nodiscard]] Index max_size() const noexcept {
     Index m = 0;
-    for (Index g = 0; g < count(); ++g) m = std::max(m, size(g));
+    for (Index g = 0; g < count(); ++g)
+      m = std::max(m, size(g));
     return m;
   }
 
   /// Throws unless the groups cover exactly `batch` rows.
   void require_covers(std::string_view where, Index batch) const {
     if (batch_size() != batch) {
-      detail::fail_argument(where, "groups", fmt::format("to cover the batch of {} rows", batch),
+      detail::fail_argument(where, "groups",
+                            fmt::format("offsets covering the batch of {} rows", batch),
                             fmt::format("offsets ending at {}", batch_size()));
     }
   }
