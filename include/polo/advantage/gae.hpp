@@ -25,14 +25,21 @@ namespace polo {
 /// What GAE reads. Every view is `[N, T]` unless noted; masks are nonzero where the flag is set.
 template <class S>
 struct GAEInputs {
-  TokenView<const S> rewards;       ///< r_t, the reward of step t
-  TokenView<const S> values;        ///< V_t = V(s_t), the critic at the observation of step t
-  MaskView terminated;              ///< step t ended the episode in a terminal state (null: never)
-  MaskView truncated;               ///< step t hit a time limit (null: never)
-  TokenView<const S> final_values;  ///< V(final observation of step t); read only where truncated
-                                    ///< (and not terminated); required when `truncated` is given
-  SeqView<const S> bootstrap;  ///< [N] V of the observation after step T−1 (null: 0, the LLM case)
-  MaskView mask;               ///< valid positions (null: all); masked steps pass through
+  /// r_t, the reward of step t.
+  TokenView<const S> rewards{};
+  /// V_t = V(s_t), the critic at the observation of step t.
+  TokenView<const S> values{};
+  /// Step t ended the episode in a terminal state (null: never).
+  MaskView terminated{};
+  /// Step t hit a time limit (null: never).
+  MaskView truncated{};
+  /// V(final observation of step t), read only where truncated and not terminated; required when
+  /// `truncated` is given.
+  TokenView<const S> final_values{};
+  /// [N] V of the observation after step T − 1 (null: 0, as for LLM responses).
+  SeqView<const S> bootstrap{};
+  /// Valid positions (null: all); masked steps pass through.
+  MaskView mask{};
 };
 
 template <class S>
@@ -78,8 +85,9 @@ struct GAE {
     double guard = 0.0;
     // The valid-token mask is dispatched once (a null mask folds away); the flags are read
     // through MaskView's switch, which the branch predictor handles for the few flags per row.
-    const MaskView& terminated = in.terminated;
-    const MaskView& truncated = in.truncated;
+    // A null flag is never set (a null MaskView itself reads as "everywhere").
+    const bool any_terminal = !in.terminated.is_null();
+    const bool any_truncation = !in.truncated.is_null();
     in.mask.visit([&](auto valid) {
       for (Index i = 0; i < n; ++i) {
         const S* r = in.rewards.row(i);
@@ -97,10 +105,10 @@ struct GAE {
           const double value = static_cast<double>(v[t]);
           double target = next_value;
           bool continues = true;
-          if (terminated(i, t)) {
+          if (any_terminal && in.terminated(i, t)) {
             target = 0.0;
             continues = false;
-          } else if (truncated(i, t)) {
+          } else if (any_truncation && in.truncated(i, t)) {
             target = static_cast<double>(in.final_values(i, t));
             continues = false;
           }
@@ -172,7 +180,8 @@ struct GAE {
     if (in.truncated.is_null()) return;
     for (Index i = 0; i < in.rewards.rows(); ++i) {
       for (Index t = 0; t < in.rewards.cols(); ++t) {
-        const bool read = in.mask(i, t) && !in.terminated(i, t) && in.truncated(i, t);
+        const bool terminal = !in.terminated.is_null() && in.terminated(i, t);
+        const bool read = in.mask(i, t) && !terminal && in.truncated(i, t);
         const auto x = static_cast<double>(in.final_values(i, t));
         if (read && !std::isfinite(x)) {
           throw nonfinite_error(std::string(where), "final_values", i, t, x);

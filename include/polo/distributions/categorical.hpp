@@ -166,12 +166,12 @@ struct Categorical {
           guard += 0.0 * d;
           gi[v] = static_cast<T>(e);
         }
-        const double log_sum = std::log(sum);
         const double inv_sum = 1.0 / sum;
         const double gl = has_logp ? static_cast<double>(grad_logp[i]) : 0.0;
         const double gh = has_entropy ? static_cast<double>(grad_entropy[i]) : 0.0;
-        // grad_v = gl ([v = a] − p_v) − gh p_v (log p_v + H). With log p_v = d_v − log_sum and
-        // H = log_sum − Σ p_u d_u this is −p_v (gh d_v + c) + gl [v = a], c = gl − gh Σ p_u d_u.
+        // grad_v = gl ([v = a] − p_v) − gh p_v (log p_v + H). With log p_v = d_v − log Σ e and
+        // H = log Σ e − Σ p_u d_u the logs cancel: −p_v (gh d_v + c) + gl [v = a] with
+        // c = gl − gh Σ p_u d_u. No log at all, one exp per entry.
         const double c = gl - gh * (weighted * inv_sum);
         guard += 0.0 * c;
         for (Index v = 0; v < kk; ++v) {
