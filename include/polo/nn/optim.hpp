@@ -1,7 +1,8 @@
 #pragma once
 // First-order optimizers on a flat parameter vector, step for step the arithmetic of
 // torch.optim.Adam, AdamW and SGD (single-tensor path, element arithmetic in the parameter's
-// scalar type), so that a run can be compared with its PyTorch twin.
+// scalar type), so that a run can be compared with its PyTorch twin. Element-wise, so results do
+// not depend on vectorization (no approximate sqrt).
 
 #include <cmath>
 #include <string_view>
@@ -65,9 +66,13 @@ inline void require_parameter_count(std::string_view where, std::string_view fie
 
 /// Adam with the bias corrections and eps placement of PyTorch:
 ///
-///     g  = grad (+ wd * param when L2)            m = lerp(m, g, 1 - beta1)
+///     g  = grad (+ wd * param when L2)            m = beta1 * m + (1 - beta1) * g
 ///     v  = beta2 * v + (1 - beta2) * g * g        t = t + 1
 ///     param -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+///
+/// The order of operations is torch 1.13's (the version the benchmarks run against). Results
+/// can still differ from torch in the last bit: its AVX2 kernels fuse `a + alpha * b` into an
+/// FMA, and torch >= 2.0 updates m with `lerp_`.
 ///
 /// `Options` is `AdamOptions` (L2 decay, `polo::Adam`) or `AdamWOptions` (decoupled decay,
 /// `polo::AdamW`: param *= 1 - lr * wd before the update).
@@ -146,20 +151,16 @@ class AdamType {
     const double bias_correction1 = 1.0 - std::pow(options_.beta1, t);
     const double bias_correction2 = 1.0 - std::pow(options_.beta2, t);
     const auto step_size = static_cast<S>(options_.learning_rate / bias_correction1);
-    const auto bias_correction2_sqrt = static_cast<S>(std::pow(bias_correction2, 0.5));
-    const auto w = static_cast<S>(1.0 - options_.beta1);
+    const auto bias_correction2_sqrt = static_cast<S>(std::sqrt(bias_correction2));
     auto m = exp_avg_.array();
-    // torch.lerp: start + w (end - start) for |w| < 0.5, else end - (end - start)(1 - w).
-    if (w < S(0.5)) {
-      m = m + w * (g - m);
-    } else {
-      m = g - (g - m) * (S(1) - w);
-    }
+    m = m * static_cast<S>(options_.beta1) + static_cast<S>(1.0 - options_.beta1) * g;
     auto v = exp_avg_sq_.array();
     v = v * static_cast<S>(options_.beta2) + static_cast<S>(1.0 - options_.beta2) * g * g;
-    // addcdiv's order of operations: param + (-step_size * m) / denom.
-    params.array() +=
-        (-step_size * m) / (v.sqrt() / bias_correction2_sqrt + static_cast<S>(options_.eps));
+    // Eigen's vectorized float sqrt (EIGEN_FAST_MATH) is an rsqrt refinement, off by an ulp at
+    // times; std::sqrt is exact, as torch's. Then addcdiv's order: param + (-step_size * m) / d.
+    const auto exact_sqrt = [](S x) { return std::sqrt(x); };
+    params.array() += (-step_size * m) / (v.unaryExpr(exact_sqrt) / bias_correction2_sqrt +
+                                          static_cast<S>(options_.eps));
   }
 
   Options options_;
