@@ -54,7 +54,9 @@ class TempFile {
     std::string pattern =
         (std::filesystem::temp_directory_path() / fmt::format("{}-XXXXXX", stem)).string();
     const int fd = ::mkstemp(pattern.data());
-    if (fd < 0) throw python_error("polo::bench: cannot create a temporary file in " + pattern);
+    if (fd < 0) {
+      throw python_error(fmt::format("polo::bench: cannot create a temporary file {}", pattern));
+    }
     ::close(fd);
     path_ = pattern;
   }

@@ -178,7 +178,10 @@ class RunOutput {
     if (dir_.empty()) return;
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
-    if (ec) throw io_error(dir_.string(), "cannot create the output directory: " + ec.message());
+    if (ec) {
+      throw io_error(dir_.string(),
+                     fmt::format("cannot create the output directory: {}", ec.message()));
+    }
     if (!std::filesystem::is_directory(dir_, ec)) {
       throw io_error(dir_.string(), "not a directory");
     }
