@@ -87,12 +87,11 @@ TEST_CASE("Adam: two steps by hand", "[nn][optim]") {
 
 TEST_CASE("Adam and AdamW match torch.optim", "[nn][optim]") {
   SECTION("float32") {
-    using V = polo::Vectorf;
     CHECK(within_ulps(run_three_steps<float>(polo::Adam<float>(4, {.learning_rate = 0.1})),
                       vec<float>({0x1.ab6dep-1, -0x1.d004d4p+0, 0x1.7791f8p-2, 0x1.675ebp+1})));
-    CHECK(
-        run_three_steps<float>(polo::Adam<float>(4, {.learning_rate = 0.1, .weight_decay = 0.1})) ==
-        vec<float>({0x1.9f2a56p-1, -0x1.c68abcp+0, 0x1.5f4d3ep-2, 0x1.6466ccp+1}));
+    CHECK(within_ulps(
+        run_three_steps<float>(polo::Adam<float>(4, {.learning_rate = 0.1, .weight_decay = 0.1})),
+        vec<float>({0x1.9f2a56p-1, -0x1.c68abcp+0, 0x1.5f4d3ep-2, 0x1.6466ccp+1})));
     // beta1 = 0.3: the gradient weighs more than the running mean.
     CHECK(within_ulps(run_three_steps<float>(polo::Adam<float>(
                           4, {.learning_rate = 0.1, .beta1 = 0.3, .beta2 = 0.99})),
@@ -100,7 +99,6 @@ TEST_CASE("Adam and AdamW match torch.optim", "[nn][optim]") {
     CHECK(within_ulps(
         run_three_steps<float>(polo::AdamW<float>(4, {.learning_rate = 0.1, .weight_decay = 0.1})),
         vec<float>({0x1.9da7p-1, -0x1.c173c4p+0, 0x1.6a4132p-2, 0x1.5c527ep+1})));
-    static_assert(std::is_same_v<V, polo::Vector<float>>);
   }
   SECTION("float64") {
     const auto near = [](const polo::Vectord& a, const polo::Vectord& b) {
