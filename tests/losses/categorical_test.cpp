@@ -98,6 +98,23 @@ TEST_CASE("Categorical is stable for huge logits and exact in float",
     CHECK(lf[i] == Approx(ld[i]).epsilon(1e-6));
     CHECK(hf[i] == Approx(hd[i]).epsilon(1e-6));
   }
+
+  // The float backward (generic K = 3 and the binary K = 2 path) against double.
+  for (const Index k : {Index{2}, Index{3}}) {
+    const TokenArrayd zk = polo_test::random_tokens(gen, 9, k, -4.0, 4.0);
+    const polo::TokenArrayf zkf = zk.cast<float>();
+    const auto ak = random_actions(gen, 9, k);
+    const SeqArrayd w = polo_test::random_seq(gen, 9);
+    const SeqArrayd u = polo_test::random_seq(gen, 9);
+    const polo::SeqArrayf wf = w.cast<float>();
+    const polo::SeqArrayf uf = u.cast<float>();
+    polo::TokenArrayf gf(9, k);
+    TokenArrayd gd(9, k);
+    Categorical::backward(TokenView<const float>(zkf), ak, wf, uf, gf);
+    Categorical::backward(TokenView<const double>(zkf.cast<double>().eval()), ak,
+                          wf.cast<double>().eval(), uf.cast<double>().eval(), gd);
+    CHECK((gf.cast<double>() - gd).abs().maxCoeff() < 1e-6);
+  }
 }
 
 TEST_CASE("Categorical backward matches finite differences", "[distributions][categorical]") {

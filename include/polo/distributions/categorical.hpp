@@ -49,6 +49,22 @@ double row_max(const S* z, K k) noexcept {
   return m;
 }
 
+/// Two categories: relative to the larger logit the other one sits at d = −|z_0 − z_1| <= 0, so
+/// Σ e^{z − max} = 1 + e^d and one exp plus one log1p serve the whole row. `lo` is the index of
+/// the smaller logit. NaN in either logit makes d NaN.
+template <class S>
+double binary_gap(const S* z, double& max, Index& lo) noexcept {
+  const double x0 = static_cast<double>(z[0]);
+  const double x1 = static_cast<double>(z[1]);
+  const bool first_wins = x0 >= x1;
+  max = first_wins ? x0 : x1;
+  lo = first_wins ? 1 : 0;
+  return (first_wins ? x1 : x0) - max;
+}
+
+template <class K>
+inline constexpr bool is_binary = !std::is_same_v<K, Index>;
+
 template <class S>
 void require_logits(std::string_view where, TokenView<S> logits) {
   if (logits.cols() < 1) {
@@ -154,30 +170,43 @@ struct Categorical {
       for (Index i = 0; i < n; ++i) {
         const T* zi = z.row(i);
         T* gi = grad_logits.row(i);
-        const double m = detail::row_max(zi, kk);
-        // The shifted exponentials go into the output row: it is scratch until overwritten below.
-        double sum = 0.0;
-        double weighted = 0.0;  // Σ e_v d_v, for the entropy
-        for (Index v = 0; v < kk; ++v) {
-          const double d = static_cast<double>(zi[v]) - m;
-          const double e = std::exp(d);
-          sum += e;
-          weighted += e * d;
-          guard += 0.0 * d;
-          gi[v] = static_cast<T>(e);
-        }
-        const double inv_sum = 1.0 / sum;
         const double gl = has_logp ? static_cast<double>(grad_logp[i]) : 0.0;
         const double gh = has_entropy ? static_cast<double>(grad_entropy[i]) : 0.0;
         // grad_v = gl ([v = a] − p_v) − gh p_v (log p_v + H). With log p_v = d_v − log Σ e and
         // H = log Σ e − Σ p_u d_u the logs cancel: −p_v (gh d_v + c) + gl [v = a] with
-        // c = gl − gh Σ p_u d_u. No log at all, one exp per entry.
-        const double c = gl - gh * (weighted * inv_sum);
-        guard += 0.0 * c;
-        for (Index v = 0; v < kk; ++v) {
-          const double p = static_cast<double>(gi[v]) * inv_sum;
-          const double d = static_cast<double>(zi[v]) - m;
-          gi[v] = static_cast<T>(-p * (gh * d + c));
+        // c = gl − gh Σ p_u d_u. No log at all, one exp per entry (one per row when K = 2).
+        if constexpr (detail::is_binary<decltype(kk)>) {
+          double m = 0.0;
+          Index lo = 0;
+          const double d = detail::binary_gap(zi, m, lo);
+          const double e = std::exp(d);
+          const double p_hi = 1.0 / (1.0 + e);
+          const double p_lo = e * p_hi;
+          const double c = gl - gh * (p_lo * d);
+          guard += 0.0 * (d + c);
+          gi[1 - lo] = static_cast<T>(-p_hi * c);
+          gi[lo] = static_cast<T>(-p_lo * (gh * d + c));
+        } else {
+          const double m = detail::row_max(zi, kk);
+          // The shifted exponentials go into the output row: scratch until overwritten below.
+          double sum = 0.0;
+          double weighted = 0.0;  // Σ e_v d_v, for the entropy
+          for (Index v = 0; v < kk; ++v) {
+            const double d = static_cast<double>(zi[v]) - m;
+            const double e = std::exp(d);
+            sum += e;
+            weighted += e * d;
+            guard += 0.0 * d;
+            gi[v] = static_cast<T>(e);
+          }
+          const double inv_sum = 1.0 / sum;
+          const double c = gl - gh * (weighted * inv_sum);
+          guard += 0.0 * c;
+          for (Index v = 0; v < kk; ++v) {
+            const double p = static_cast<double>(gi[v]) * inv_sum;
+            const double d = static_cast<double>(zi[v]) - m;
+            gi[v] = static_cast<T>(-p * (gh * d + c));
+          }
         }
         if (has_logp) {
           const Index a = actions[static_cast<std::size_t>(i)];
@@ -207,6 +236,17 @@ struct Categorical {
     detail::with_categories(z.cols(), [&](auto kk) {
       for (Index i = 0; i < z.rows(); ++i) {
         const T* zi = z.row(i);
+        if constexpr (detail::is_binary<decltype(kk)>) {
+          // The same inverse CDF with one exp: pick 0 iff u (1 + e^d) < e_0.
+          double m = 0.0;
+          Index lo = 0;
+          const double d = detail::binary_gap(zi, m, lo);
+          guard += 0.0 * d;
+          const double e = std::exp(d);
+          const double first = lo == 0 ? e : 1.0;
+          out[static_cast<std::size_t>(i)] = uniform(gen) * (1.0 + e) < first ? 0 : 1;
+          continue;
+        }
         Index best = 0;
         double m = static_cast<double>(zi[0]);
         for (Index v = 1; v < kk; ++v) {
@@ -281,7 +321,8 @@ struct Categorical {
     require_size(where, "actions", actions.size(), n);
   }
 
-  /// The shared forward pass: per row one max, one exp per category and one log.
+  /// The shared forward pass: per row one max, one exp per category and one log (K = 2: one exp
+  /// and one log1p).
   template <bool WantLogp, bool WantEntropy, class T>
   static void forward(std::string_view where, TokenView<const T> z, std::span<const Index> actions,
                       SeqView<T> logp, SeqView<T> entropy) {
@@ -293,17 +334,29 @@ struct Categorical {
     detail::with_categories(k, [&](auto kk) {
       for (Index i = 0; i < n; ++i) {
         const T* zi = z.row(i);
-        const double m = detail::row_max(zi, kk);
+        double m = 0.0;
         double sum = 0.0;
-        double weighted = 0.0;
-        for (Index v = 0; v < kk; ++v) {
-          const double d = static_cast<double>(zi[v]) - m;
+        double weighted = 0.0;  // Σ e_v d_v
+        double log_sum = 0.0;
+        if constexpr (detail::is_binary<decltype(kk)>) {
+          Index lo = 0;
+          const double d = detail::binary_gap(zi, m, lo);
           const double e = std::exp(d);
-          sum += e;
-          if constexpr (WantEntropy) weighted += e * d;
           guard += 0.0 * d;
+          sum = 1.0 + e;
+          weighted = e * d;
+          log_sum = std::log1p(e);
+        } else {
+          m = detail::row_max(zi, kk);
+          for (Index v = 0; v < kk; ++v) {
+            const double d = static_cast<double>(zi[v]) - m;
+            const double e = std::exp(d);
+            sum += e;
+            if constexpr (WantEntropy) weighted += e * d;
+            guard += 0.0 * d;
+          }
+          log_sum = std::log(sum);
         }
-        const double log_sum = std::log(sum);
         if constexpr (WantLogp) {
           const Index a = actions[static_cast<std::size_t>(i)];
           if (a < 0 || a >= k) [[unlikely]]
