@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "polo/advantage/whiten.hpp"
 #include "test_support.hpp"
 
 using polo::GAE;
@@ -203,4 +204,31 @@ TEST_CASE("GAE refuses bad hyper-parameters, shapes and non-finite inputs", "[ga
     CHECK(e.row() == 0);
     CHECK(e.col() == 1);
   }
+}
+
+TEST_CASE("docs/algorithms/gae.md usage snippet compiles and runs", "[gae][docs]") {
+  // Buffers as a 4-env, 8-step rollout would fill them.
+  polo::Rng gen(3);
+  polo::TokenArrayf rewards = polo_test::random_tokens(gen, 4, 8).cast<float>();
+  polo::TokenArrayf values = polo_test::random_tokens(gen, 4, 8).cast<float>();
+  polo::TokenArrayf final_values = polo_test::random_tokens(gen, 4, 8).cast<float>();
+  polo::MaskArray terminated = MaskArray::Zero(4, 8);
+  polo::MaskArray truncated = MaskArray::Zero(4, 8);
+  terminated(0, 3) = 1;
+  truncated(2, 5) = 1;
+  polo::SeqArrayf next_value = polo_test::random_seq(gen, 4).cast<float>();
+
+  // --- snippet ---
+  const polo::GAE gae{.gamma = 0.99, .lambda = 0.95};
+  auto [advantages, returns] = gae(polo::GAEInputs<float>{.rewards = rewards,
+                                                          .values = values,
+                                                          .terminated = terminated,
+                                                          .truncated = truncated,
+                                                          .final_values = final_values,
+                                                          .bootstrap = next_value});
+  polo::whiten_inplace(polo::TokenView<float>(advantages));  // CleanRL: (A − μ) / (σ + 1e-8)
+  // --- end ---
+
+  CHECK(std::abs(advantages.cast<double>().mean()) < 1e-6);
+  CHECK((returns - values).abs().maxCoeff() > 0.0f);
 }
