@@ -84,7 +84,8 @@ class AdamType {
   explicit AdamType(Index num_parameters, Options options = {})
       : options_(options),
         exp_avg_(Vector<S>::Zero(num_parameters)),
-        exp_avg_sq_(Vector<S>::Zero(num_parameters)) {
+        exp_avg_sq_(Vector<S>::Zero(num_parameters)),
+        sqrt_v_(num_parameters) {
     if (num_parameters < 0) detail::fail_argument(name(), "num_parameters", ">= 0", num_parameters);
     validate(options_);
   }
@@ -157,15 +158,18 @@ class AdamType {
     auto v = exp_avg_sq_.array();
     v = v * static_cast<S>(options_.beta2) + static_cast<S>(1.0 - options_.beta2) * g * g;
     // Eigen's vectorized float sqrt (EIGEN_FAST_MATH) is an rsqrt refinement, off by an ulp at
-    // times; std::sqrt is exact, as torch's. Then addcdiv's order: param + (-step_size * m) / d.
-    const auto exact_sqrt = [](S x) { return std::sqrt(x); };
-    params.array() += (-step_size * m) / (v.unaryExpr(exact_sqrt) / bias_correction2_sqrt +
-                                          static_cast<S>(options_.eps));
+    // times and dependent on the SIMD width; std::sqrt is exact, as torch's. One scalar pass for
+    // it keeps the rest vectorized. Then addcdiv's order: param + (-step_size * m) / denom.
+    for (Index i = 0; i < sqrt_v_.size(); ++i)
+      sqrt_v_[i] = std::sqrt(exp_avg_sq_[i]);
+    params.array() +=
+        (-step_size * m) / (sqrt_v_.array() / bias_correction2_sqrt + static_cast<S>(options_.eps));
   }
 
   Options options_;
   Vector<S> exp_avg_;
   Vector<S> exp_avg_sq_;
+  Vector<S> sqrt_v_;  ///< scratch: sqrt(exp_avg_sq), not state
   Index steps_ = 0;
 };
 
