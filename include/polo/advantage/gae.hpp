@@ -156,7 +156,9 @@ struct GAE {
 
   template <class S>
   static void check_inputs(std::string_view where, const GAEInputs<S>& in) {
-    detail::require_present(where, "rewards", in.rewards, "the [N, T] rewards");
+    if (!in.values.is_null()) {
+      detail::require_present(where, "rewards", in.rewards, "the [N, T] rewards");
+    }
     const Index n = in.rewards.rows();
     const Index t_len = in.rewards.cols();
     detail::require_shape(where, "values", in.values, n, t_len);
