@@ -187,6 +187,13 @@ TEST_CASE("GAE refuses bad hyper-parameters, shapes and non-finite inputs", "[ga
   TokenArrayd ret(2, 4);
   CHECK_THROWS_WITH(GAE{}.compute(ok, adv, ret), Contains("returns shape"));
 
+  // A broadcast output (row stride 0) cannot hold per-row results.
+  CHECK_THROWS_WITH(GAE{}.compute(ok, polo::TokenView<double>(adv.data(), 2, 3, 0), adv),
+                    Contains("advantages row stride"));
+  // An empty rollout is fine.
+  const auto empty = GAE{}(GAEInputs<double>{});
+  CHECK(empty.advantages.size() == 0);
+
   r(1, 2) = kNaN;
   CHECK_THROWS_AS(GAE{}(ok), polo::nonfinite_error);
   CHECK_THROWS_WITH(GAE{}(ok), Contains("rewards"));
