@@ -47,8 +47,7 @@ nlohmann::json config_json(const polo::examples::PPOConfig& c) {
 int main(int argc, char** argv) {
   using polo::examples::PPOConfig;
   PPOConfig config;
-  polo::examples::CommonOptions common;
-  common.steps = config.total_steps;
+  polo::examples::CommonOptions common(config.total_steps);
 
   CLI::App app{"PPO on CartPole-v1 (CleanRL ppo.py defaults)", "ppo_cartpole"};
   polo::examples::add_common_options(app, common, "environment steps");

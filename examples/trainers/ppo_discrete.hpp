@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <limits>
 #include <numeric>
@@ -126,7 +125,8 @@ class PPOTrainer {
         actor_({obs_dim, config.hidden, config.hidden, num_actions}),
         critic_({obs_dim, config.hidden, config.hidden, 1}),
         actor_opt_(actor_.num_parameters(), adam_options()),
-        critic_opt_(critic_.num_parameters(), adam_options()) {
+        critic_opt_(critic_.num_parameters(), adam_options()),
+        recent_(config.solve_window) {
     actor_.init_orthogonal(gen_, std::sqrt(2.0), 0.01);
     critic_.init_orthogonal(gen_, std::sqrt(2.0), 1.0);
     allocate();
@@ -258,21 +258,17 @@ class PPOTrainer {
     }
   }
 
-  void record_episode(double episode_return) {
+  void record_episode(const EpisodeRecord& episode) {
     ++episodes_;
-    recent_.push_back(episode_return);
-    if (static_cast<Index>(recent_.size()) > config_.solve_window) recent_.pop_front();
-    if (!steps_to_solve_ && static_cast<Index>(recent_.size()) == config_.solve_window &&
-        recent_mean() >= config_.solve_threshold) {
+    recent_.add(episode);
+    if (!steps_to_solve_ && recent_.size() == config_.solve_window &&
+        recent_.mean_return() >= config_.solve_threshold) {
       steps_to_solve_ = env_steps_;
     }
   }
 
-  [[nodiscard]] double recent_mean() const {
-    if (recent_.empty()) return std::numeric_limits<double>::quiet_NaN();
-    return std::accumulate(recent_.begin(), recent_.end(), 0.0) /
-           static_cast<double>(recent_.size());
-  }
+  /// Mean return of the last solve_window finished episodes (NaN before the first).
+  [[nodiscard]] double recent_mean() const { return recent_.mean_return(); }
 
   void compute_advantages() {
     const Matrix& value = critic_.forward(next_obs_, critic_ws_);
@@ -410,7 +406,7 @@ class PPOTrainer {
 
   Index env_steps_ = 0;
   Index episodes_ = 0;
-  std::deque<double> recent_;
+  RecentEpisodes recent_;
   std::optional<Index> steps_to_solve_;
 };
 
