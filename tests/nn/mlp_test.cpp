@@ -199,6 +199,8 @@ TEST_CASE("MLP refuses bad shapes with a message", "[nn][mlp][errors]") {
   CHECK_THROWS_WITH(MLPd({4, 0, 2}), Contains("layer_sizes[1]") && Contains(">= 1"));
 
   MLPd net({3, 4, 2});
+  CHECK_THROWS_WITH(net.weight(2), Contains("layer index") && Contains("[0, 2)") && Contains("2"));
+  CHECK_THROWS_AS(net.bias_grad(-1), polo::invalid_argument);
   MLPd::Workspace ws;
   CHECK_THROWS_WITH(net.forward(Matrixd::Zero(2, 5), ws), Contains("polo::MLP::forward") &&
                                                               Contains("x rows") && Contains("3") &&

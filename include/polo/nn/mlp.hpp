@@ -53,7 +53,8 @@ class MLP {
 
   /// Everything a forward pass keeps for its backward pass, plus backward's scratch. Owned by the
   /// caller and reused across calls: buffers are resized only when the batch size changes, so a
-  /// steady training loop does not allocate.
+  /// steady training loop does not allocate (keep one workspace per batch size, e.g. one for
+  /// acting and one for minibatch updates).
   struct Workspace {
     std::vector<Matrix> activations;  ///< [0] a copy of the input; [l + 1] layer l's output
     std::vector<Matrix> sigmoids;     ///< sigmoid(z_l) for silu layers (empty otherwise)
@@ -215,8 +216,18 @@ class MLP {
  private:
   [[nodiscard]] Index rows(Index l) const { return sizes_[static_cast<std::size_t>(l) + 1]; }
   [[nodiscard]] Index cols(Index l) const { return sizes_[static_cast<std::size_t>(l)]; }
-  [[nodiscard]] Index weight_offset(Index l) const { return offsets_[static_cast<std::size_t>(l)]; }
-  [[nodiscard]] Index bias_offset(Index l) const { return weight_offset(l) + rows(l) * cols(l); }
+  // Every accessor computes this first (braced initializers evaluate left to right), so the
+  // layer index is checked before anything is read.
+  [[nodiscard]] Index weight_offset(Index l) const {
+    if (l < 0 || l >= num_layers()) {
+      detail::fail_argument("polo::MLP", "layer index", fmt::format("in [0, {})", num_layers()), l);
+    }
+    return offsets_[static_cast<std::size_t>(l)];
+  }
+  [[nodiscard]] Index bias_offset(Index l) const {
+    const Index w = weight_offset(l);  // checks l before rows and cols read sizes_
+    return w + rows(l) * cols(l);
+  }
 
   void backward_layers(const Eigen::Ref<const Matrix>& grad_output, Workspace& ws,
                        bool want_input_grad) {
