@@ -1,8 +1,10 @@
-# Writes OUT: one function per ```cpp snippet block found in PAGES, so the docs' usage examples
+# Writes OUT: one function per ```cpp snippet block of ROOT/docs/algorithms/*.md and README.md, so the docs' usage examples
 # are compiled with the library (a renamed member breaks the build, not the reader).
 set(body "// Generated from the docs' ```cpp snippet blocks; do not edit.\n#include \"polo/polo.hpp\"\n\n")
+file(GLOB pages ${ROOT}/docs/algorithms/*.md)
+list(APPEND pages ${ROOT}/README.md)
 set(count 0)
-foreach(page ${PAGES})
+foreach(page ${pages})
   # Lists split on ';' and trip on brackets: mask them while walking the lines.
   file(READ ${page} content)
   string(REPLACE ";" "@SEMI@" content "${content}")

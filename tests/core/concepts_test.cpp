@@ -79,7 +79,7 @@ TEST_CASE("the concepts accept conforming components and reject others", "[core]
   STATIC_REQUIRE_FALSE(polo::TokenLoss<Sgd, Batch>);
 }
 
-TEST_CASE("the array aliases are row-major [B, T] and column [B]", "[core][types]") {
+TEST_CASE("the array aliases are row-major B x T and column B", "[core][types]") {
   STATIC_REQUIRE(polo::TokenArrayd::IsRowMajor);
   STATIC_REQUIRE(polo::TokenArrayf::IsRowMajor);
   STATIC_REQUIRE(polo::MaskArray::IsRowMajor);

@@ -155,7 +155,7 @@ TEST_CASE("pinned values for seed 42", "[core][random]") {
   }
 }
 
-TEST_CASE("uniform is in [0, 1) and uniform_open in (0, 1)", "[core][random]") {
+TEST_CASE("uniform is in 0 <= u < 1 and uniform_open in 0 < u < 1", "[core][random]") {
   polo::Rng gen(1);
   double lo = 1.0;
   double hi = 0.0;

@@ -139,7 +139,7 @@ TEST_CASE("TokenView accepts column-major storage only when it is a single row o
   CHECK(r(0, 2) == 3.0);
 }
 
-TEST_CASE("TokenView refuses a column-major [B, T] array, naming the layout and shape",
+TEST_CASE("TokenView refuses a column-major B x T array, naming the layout and shape",
           "[core][view]") {
   Eigen::ArrayXXd cm = Eigen::ArrayXXd::Zero(3, 4);
   CHECK_THROWS_AS(TokenView<const double>(cm), polo::invalid_argument);

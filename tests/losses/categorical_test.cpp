@@ -150,7 +150,7 @@ TEST_CASE("Categorical backward matches finite differences", "[distributions][ca
   }
 }
 
-TEST_CASE("Categorical reads a column-major [K, N] MLP output and broadcast logits",
+TEST_CASE("Categorical reads a column-major K x N MLP output and broadcast logits",
           "[distributions][categorical]") {
   Eigen::MatrixXd head(2, 3);  // one column per observation, as an MLP writes it
   head << 0.1, -0.4, 2.0, 0.7, 0.3, -1.0;
