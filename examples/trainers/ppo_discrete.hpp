@@ -254,7 +254,7 @@ class PPOTrainer {
         set_obs_column(next_obs_, i, step.observations[index(i)]);
       }
       for (const EpisodeRecord& episode : step.finished)
-        record_episode(episode.episode_return);
+        record_episode(episode);
     }
   }
 
