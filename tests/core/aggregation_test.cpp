@@ -18,20 +18,20 @@ using polo::TokenView;
 using polo_core_test::message_of;
 using polo_test::Contains;
 
-namespace {
+namespace aggregation_test {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-const double kNaN = std::numeric_limits<double>::quiet_NaN();
+using polo_test::kInf;
+using polo_test::kNaN;
 
 // x [3, 4] and its mask:
 //   row 0:  1  2   3  4    mask 1 1 1 0  -> valid sum 1 + 2 + 3 = 6,  3 tokens
 //   row 1:  5  6 NaN  8    mask 1 0 0 1  -> valid sum 5 + 8     = 13, 2 tokens
 //   row 2: -inf NaN 9 9    mask 0 0 0 0  -> no valid token
 // Five valid tokens in all, valid total 19, three rows.
-struct Example {
+struct AggregationExample {
   polo::TokenArrayd x = polo::TokenArrayd(3, 4);
   polo::MaskArray mask = polo::MaskArray(3, 4);
-  Example() {
+  AggregationExample() {
     x << 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, kNaN, 8.0, -kInf, kNaN, 9.0, 9.0;
     mask << 1, 1, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0;
   }
@@ -43,55 +43,55 @@ struct Example {
   }
 };
 
-bool close(double a, double b) {
+/// Within 1e-14 relative to |b|, or 1e-14 absolute when |b| < 1 (unlike polo_test::close, a
+/// tiny nonzero `a` counts as close to 0).
+bool close_or_tiny(double a, double b) {
   return std::abs(a - b) <= 1e-14 * std::max(1.0, std::abs(b));
 }
 
-}  // namespace
-
 TEST_CASE("token_mean divides the valid sum by the valid-token count", "[core][aggregation]") {
-  const Example e;
+  const AggregationExample e;
   // (6 + 13) / 5 = 3.8
-  CHECK(close(e.aggregate(Aggregation::token_mean()), 3.8));
+  CHECK(close_or_tiny(e.aggregate(Aggregation::token_mean()), 3.8));
   const auto w = e.weights(Aggregation::token_mean());
   REQUIRE(w.size() == 3);
-  CHECK(close(w[0], 0.2));
-  CHECK(close(w[1], 0.2));
+  CHECK(close_or_tiny(w[0], 0.2));
+  CHECK(close_or_tiny(w[1], 0.2));
   // A global count replaces the local one: 19 / 10.
-  CHECK(close(e.aggregate(Aggregation::token_mean(10.0)), 1.9));
+  CHECK(close_or_tiny(e.aggregate(Aggregation::token_mean(10.0)), 1.9));
   CHECK(Aggregation{}.mode == polo::AggregationMode::token_mean);
 }
 
 TEST_CASE("seq_mean_token_mean averages the per-row token means", "[core][aggregation]") {
-  const Example e;
+  const AggregationExample e;
   // (6 / 3 + 13 / 2 + 0) / 3 = (2 + 6.5) / 3 = 8.5 / 3; the empty row counts as a row with 0.
-  CHECK(close(e.aggregate(Aggregation::seq_mean_token_mean()), 8.5 / 3.0));
+  CHECK(close_or_tiny(e.aggregate(Aggregation::seq_mean_token_mean()), 8.5 / 3.0));
   const auto w = e.weights(Aggregation::seq_mean_token_mean());
-  CHECK(close(w[0], 1.0 / 9.0));
-  CHECK(close(w[1], 1.0 / 6.0));
+  CHECK(close_or_tiny(w[0], 1.0 / 9.0));
+  CHECK(close_or_tiny(w[1], 1.0 / 6.0));
   CHECK(w[2] == 0.0);
   // Global row count 6: (2 + 6.5) / 6.
-  CHECK(close(e.aggregate(Aggregation::seq_mean_token_mean(6.0)), 8.5 / 6.0));
+  CHECK(close_or_tiny(e.aggregate(Aggregation::seq_mean_token_mean(6.0)), 8.5 / 6.0));
 }
 
 TEST_CASE("seq_mean_token_sum averages the per-row token sums", "[core][aggregation]") {
-  const Example e;
+  const AggregationExample e;
   // (6 + 13 + 0) / 3 = 19 / 3
-  CHECK(close(e.aggregate(Aggregation::seq_mean_token_sum()), 19.0 / 3.0));
+  CHECK(close_or_tiny(e.aggregate(Aggregation::seq_mean_token_sum()), 19.0 / 3.0));
   const auto w = e.weights(Aggregation::seq_mean_token_sum());
-  CHECK(close(w[0], 1.0 / 3.0));
-  CHECK(close(w[1], 1.0 / 3.0));
+  CHECK(close_or_tiny(w[0], 1.0 / 3.0));
+  CHECK(close_or_tiny(w[1], 1.0 / 3.0));
   // Global row count 4: 19 / 4.
-  CHECK(close(e.aggregate(Aggregation::seq_mean_token_sum(4.0)), 19.0 / 4.0));
+  CHECK(close_or_tiny(e.aggregate(Aggregation::seq_mean_token_sum(4.0)), 19.0 / 4.0));
 }
 
 TEST_CASE("token_sum_over divides the valid sum by the constant", "[core][aggregation]") {
-  const Example e;
+  const AggregationExample e;
   // Dr. GRPO with B * L_max = 3 * 4 = 12: 19 / 12
-  CHECK(close(e.aggregate(Aggregation::token_sum_over(12.0)), 19.0 / 12.0));
+  CHECK(close_or_tiny(e.aggregate(Aggregation::token_sum_over(12.0)), 19.0 / 12.0));
   const auto w = e.weights(Aggregation::token_sum_over(12.0));
-  CHECK(close(w[0], 1.0 / 12.0));
-  CHECK(close(w[1], 1.0 / 12.0));
+  CHECK(close_or_tiny(w[0], 1.0 / 12.0));
+  CHECK(close_or_tiny(w[1], 1.0 / 12.0));
 }
 
 TEST_CASE("aggregate is sum_i w_i * (valid sum of row i) in every mode", "[core][aggregation]") {
@@ -113,12 +113,12 @@ TEST_CASE("aggregate is sum_i w_i * (valid sum of row i) in every mode", "[core]
         row_sum += m(i, t) != 0 ? x(i, t) : 0.0;
       expected += w[static_cast<std::size_t>(i)] * row_sum;
     }
-    CHECK(close(polo::aggregate(TokenView<const double>(x), MaskView(m), agg), expected));
+    CHECK(close_or_tiny(polo::aggregate(TokenView<const double>(x), MaskView(m), agg), expected));
   }
 }
 
 TEST_CASE("a row with no valid token contributes nothing and makes no NaN", "[core][aggregation]") {
-  Example e;
+  AggregationExample e;
   const double before_mean = e.aggregate(Aggregation::token_mean());
   const double before_seq = e.aggregate(Aggregation::seq_mean_token_mean());
   e.x.row(2).setConstant(kNaN);
@@ -179,22 +179,22 @@ TEST_CASE("a global normalizer makes micro-batches add up to the full batch",
       valid_sum += m(i, t) != 0 ? x(i, t) : 0.0;
   }
   const double full = polo::aggregate(xv, mv, Aggregation::token_mean());
-  CHECK(close(full, valid_sum / tokens));
-  CHECK(close(split_sum(Aggregation::token_mean(tokens)), full));
+  CHECK(close_or_tiny(full, valid_sum / tokens));
+  CHECK(close_or_tiny(split_sum(Aggregation::token_mean(tokens)), full));
   // Without the global count each micro-batch divides by its own count, which differs.
-  CHECK_FALSE(close(split_sum(Aggregation::token_mean()), full));
+  CHECK_FALSE(close_or_tiny(split_sum(Aggregation::token_mean()), full));
 
-  CHECK(close(split_sum(Aggregation::seq_mean_token_mean(6.0)),
-              polo::aggregate(xv, mv, Aggregation::seq_mean_token_mean())));
-  CHECK(close(split_sum(Aggregation::seq_mean_token_sum(6.0)),
-              polo::aggregate(xv, mv, Aggregation::seq_mean_token_sum())));
-  CHECK(close(split_sum(Aggregation::token_sum_over(30.0)),
-              polo::aggregate(xv, mv, Aggregation::token_sum_over(30.0))));
+  CHECK(close_or_tiny(split_sum(Aggregation::seq_mean_token_mean(6.0)),
+                      polo::aggregate(xv, mv, Aggregation::seq_mean_token_mean())));
+  CHECK(close_or_tiny(split_sum(Aggregation::seq_mean_token_sum(6.0)),
+                      polo::aggregate(xv, mv, Aggregation::seq_mean_token_sum())));
+  CHECK(close_or_tiny(split_sum(Aggregation::token_sum_over(30.0)),
+                      polo::aggregate(xv, mv, Aggregation::token_sum_over(30.0))));
 }
 
 TEST_CASE("token_sum_over without a positive constant throws naming the field",
           "[core][aggregation]") {
-  const Example e;
+  const AggregationExample e;
   for (const double bad : {0.0, -3.0, kNaN}) {
     const auto msg = message_of<polo::invalid_argument>(
         [&] { (void)e.aggregate(Aggregation::token_sum_over(bad)); });
@@ -213,7 +213,7 @@ TEST_CASE("token_sum_over without a positive constant throws naming the field",
 
 TEST_CASE("aggregation refuses a negative normalizer and mismatched shapes",
           "[core][aggregation]") {
-  const Example e;
+  const AggregationExample e;
   CHECK_THAT(
       message_of<polo::invalid_argument>([&] { (void)e.aggregate(Aggregation::token_mean(-1.0)); }),
       Contains("aggregation.normalizer must be >= 0, got -1"));
@@ -235,3 +235,5 @@ TEST_CASE("aggregation refuses a negative normalizer and mismatched shapes",
              }),
              Contains("weights size must be [3] (one per row), got [2]"));
 }
+
+}  // namespace aggregation_test

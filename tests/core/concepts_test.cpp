@@ -8,7 +8,7 @@
 #include "polo/core/types.hpp"
 #include "test_support.hpp"
 
-namespace {
+namespace concepts_test {
 
 struct TinyModel {
   using Scalar = double;
@@ -65,8 +65,6 @@ struct TinyLoss {
   TinyResult operator()(const Batch& /*batch*/) const { return {}; }
 };
 
-}  // namespace
-
 TEST_CASE("the concepts accept conforming components and reject others", "[core][concepts]") {
   STATIC_REQUIRE(polo::Parametric<TinyModel>);
   STATIC_REQUIRE_FALSE(polo::Parametric<NoZeroGrad>);
@@ -90,3 +88,5 @@ TEST_CASE("the array aliases are row-major B x T and column B", "[core][types]")
   polo::TokenArrayd a(2, 3);
   CHECK(&a(1, 0) == a.data() + 3);  // rows are contiguous, one after another
 }
+
+}  // namespace concepts_test

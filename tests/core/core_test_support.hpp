@@ -1,19 +1,11 @@
 #pragma once
 // Helpers shared by the core tests.
 
-#include <string>
+#include "test_support.hpp"
 
 namespace polo_core_test {
 
-/// The message of the `E` that `f()` throws, or a marker that matches no expected message.
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "<no exception thrown>";
-}
+/// The generic helper, kept under the name the core tests have always used.
+using polo_test::message_of;
 
 }  // namespace polo_core_test

@@ -13,14 +13,12 @@ using polo::Index;
 using polo_core_test::message_of;
 using polo_test::Contains;
 
-namespace {
+namespace gradcheck_test {
 
 template <class X>
 double sum_sin(const X& x) {
   return x.sin().sum();
 }
-
-}  // namespace
 
 TEST_CASE("gradcheck passes the gradient of sum(sin x)", "[core][gradcheck]") {
   polo::Rng gen(1);
@@ -130,3 +128,5 @@ TEST_CASE("gradcheck refuses a gradient of another shape and a bad step", "[core
              }),
              Contains("options.step must be > 0, got 0"));
 }
+
+}  // namespace gradcheck_test

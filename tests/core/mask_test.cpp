@@ -13,7 +13,7 @@ using polo::MaskView;
 using polo_core_test::message_of;
 using polo_test::Contains;
 
-namespace {
+namespace mask_test {
 
 // The pattern every typed mask below encodes (1 = the token counts).
 constexpr int kPattern[4][3] = {{1, 0, 1}, {0, 0, 0}, {1, 1, 1}, {0, 1, 0}};
@@ -66,8 +66,6 @@ void check_kind(T on, MaskView::Kind kind) {
   check_pattern(mid, 1);
   check_pattern(m.middle_rows(3, 1), 3);
 }
-
-}  // namespace
 
 TEST_CASE("MaskView reads every element type the same way", "[core][mask]") {
   SECTION("uint8") {
@@ -158,3 +156,5 @@ TEST_CASE("require_mask_shape names the expected and the actual shape", "[core][
   CHECK_THROWS_AS(polo::detail::require_mask_shape("polo::f", MaskView(m), 2, 4),
                   polo::invalid_argument);
 }
+
+}  // namespace mask_test

@@ -16,16 +16,12 @@ using polo::TokenView;
 using polo_core_test::message_of;
 using polo_test::Contains;
 
-namespace {
+namespace numerics_test {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-const double kNaN = std::numeric_limits<double>::quiet_NaN();
+using polo_test::kInf;
+using polo_test::kNaN;
 
-bool close(double a, double b, double rel = 1e-14) {
-  return std::abs(a - b) <= rel * std::max(std::abs(a), std::abs(b));
-}
-
-}  // namespace
+using polo_test::close;
 
 TEST_CASE("softplus is finite and exact at both tails", "[core][numerics]") {
   CHECK(close(polo::softplus(0.0), std::log(2.0)));
@@ -234,3 +230,5 @@ TEST_CASE("all_finite checks the value and every gradient entry", "[core][numeri
   g(1, 2) = kNaN;
   CHECK_FALSE(polo::detail::all_finite(1.0, TokenView<const double>(g)));
 }
+
+}  // namespace numerics_test

@@ -18,7 +18,7 @@ using polo::Index;
 using polo_core_test::message_of;
 using polo_test::Contains;
 
-namespace {
+namespace random_test {
 
 /// A generator that always returns the same bits: drives the samplers to their extremes.
 struct ConstantBits {
@@ -76,8 +76,6 @@ double chi_square(const std::vector<int>& counts, const std::vector<double>& pro
   }
   return chi2;
 }
-
-}  // namespace
 
 TEST_CASE("the same seed gives the same stream", "[core][random]") {
   polo::Rng a(123);
@@ -342,3 +340,5 @@ TEST_CASE("bad sampler inputs throw with messages", "[core][random]") {
                  [&] { (void)polo::categorical_from_logits<double>(gen, nan_logit); }),
              Contains("logits must be not NaN, got nan"));
 }
+
+}  // namespace random_test

@@ -17,19 +17,19 @@ using polo::TokenView;
 using polo_core_test::message_of;
 using polo_test::Contains;
 
-namespace {
+namespace reduce_test {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-const double kNaN = std::numeric_limits<double>::quiet_NaN();
+using polo_test::kInf;
+using polo_test::kNaN;
 
 // x [3, 3] and its mask:
 //   row 0:   1   2    3   mask 1 0 1  -> sum 1 + 3 = 4, mean 4 / 2 = 2
 //   row 1: NaN   5 -inf   mask 0 1 0  -> sum 5,         mean 5
 //   row 2: NaN NaN  NaN   mask 0 0 0  -> sum 0,         mean 0 (no valid token)
-struct Example {
+struct ReduceExample {
   polo::TokenArrayd x = polo::TokenArrayd(3, 3);
   polo::MaskArray mask = polo::MaskArray(3, 3);
-  Example() {
+  ReduceExample() {
     x << 1.0, 2.0, 3.0, kNaN, 5.0, -kInf, kNaN, kNaN, kNaN;
     mask << 1, 0, 1, 0, 1, 0, 0, 0, 0;
   }
@@ -44,10 +44,8 @@ polo::MaskArray random_mask(polo::Rng& gen, Index rows, Index cols, double p) {
   return m;
 }
 
-}  // namespace
-
 TEST_CASE("reduce_tokens sums and averages the valid tokens", "[core][reduce]") {
-  const Example e;
+  const ReduceExample e;
   const auto sum =
       polo::reduce_tokens(TokenView<const double>(e.x), MaskView(e.mask), SeqReduce::sum);
   REQUIRE(sum.size() == 3);
@@ -62,7 +60,7 @@ TEST_CASE("reduce_tokens sums and averages the valid tokens", "[core][reduce]") 
 }
 
 TEST_CASE("reduce_tokens writes into a caller view, float in and double out", "[core][reduce]") {
-  const Example e;
+  const ReduceExample e;
   const polo::TokenArrayf xf = e.x.cast<float>();
   polo::SeqArrayd out = polo::SeqArrayd::Constant(3, kNaN);
   polo::reduce_tokens(TokenView<const float>(xf), MaskView(e.mask), SeqReduce::mean,
@@ -80,7 +78,7 @@ TEST_CASE("reduce_tokens writes into a caller view, float in and double out", "[
 
 TEST_CASE("reduce_tokens_backward spreads the upstream gradient over valid tokens",
           "[core][reduce]") {
-  const Example e;
+  const ReduceExample e;
   polo::SeqArrayd upstream(3);
   upstream << 2.0, -1.0, 3.0;
   polo::TokenArrayd grad = polo::TokenArrayd::Constant(3, 3, kNaN);
@@ -153,7 +151,7 @@ TEST_CASE("reduce_tokens ignores NaN at masked positions", "[core][reduce]") {
 }
 
 TEST_CASE("reduce_tokens and its backward refuse mismatched shapes", "[core][reduce]") {
-  const Example e;
+  const ReduceExample e;
   polo::SeqArrayd out(2);
   CHECK_THAT(message_of<polo::invalid_argument>([&] {
                polo::reduce_tokens(TokenView<const double>(e.x), MaskView(e.mask), SeqReduce::sum,
@@ -179,3 +177,5 @@ TEST_CASE("reduce_tokens and its backward refuse mismatched shapes", "[core][red
              }),
              Contains("mask shape must be [3, 3], got [3, 2]"));
 }
+
+}  // namespace reduce_test

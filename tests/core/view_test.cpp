@@ -16,7 +16,7 @@ using polo::TokenView;
 using polo_core_test::message_of;
 using polo_test::Contains;
 
-namespace {
+namespace view_test {
 
 /// a(i, t) = 10 i + t, so every element names its own position.
 polo::TokenArrayd positions(Index rows, Index cols) {
@@ -27,8 +27,6 @@ polo::TokenArrayd positions(Index rows, Index cols) {
   }
   return a;
 }
-
-}  // namespace
 
 TEST_CASE("TokenView of a row-major array sees its memory", "[core][view]") {
   polo::TokenArrayd a = positions(3, 4);
@@ -316,3 +314,5 @@ TEST_CASE("SeqView refuses matrices and bad raw shapes", "[core][view]") {
   CHECK_THAT(message_of<polo::invalid_argument>([&] { SeqView<double> v(nullptr, 2); }),
              Contains("data must be non-null"));
 }
+
+}  // namespace view_test
