@@ -13,7 +13,7 @@ using polo::TokenArrayd;
 using polo::TokenView;
 using polo_test::Contains;
 
-namespace {
+namespace categorical_test {
 
 // Reference log-softmax of one row, written the naive way (fine for the small logits used here).
 std::vector<double> naive_log_softmax(const TokenArrayd& z, Index i) {
@@ -32,8 +32,6 @@ std::vector<Index> random_actions(polo::Rng& gen, Index n, Index k) {
     x = polo::uniform_int(gen, k);
   return a;
 }
-
-}  // namespace
 
 TEST_CASE("Categorical entropy and its logit gradient match V5", "[distributions][categorical]") {
   TokenArrayd z(1, 4);
@@ -253,3 +251,5 @@ TEST_CASE("Categorical refuses bad actions, shapes and non-finite logits",
   w[1] = std::numeric_limits<double>::quiet_NaN();
   CHECK_THROWS_WITH(Categorical::backward(view, bad, {}, w, grad), Contains("grad_entropy"));
 }
+
+}  // namespace categorical_test

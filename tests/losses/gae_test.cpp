@@ -14,9 +14,9 @@ using polo::SeqArrayd;
 using polo::TokenArrayd;
 using polo_test::Contains;
 
-namespace {
+namespace gae_test {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+using polo_test::kNaN;
 
 void check_row(const TokenArrayd& x, Index row, std::initializer_list<double> expected,
                double rel) {
@@ -27,8 +27,6 @@ void check_row(const TokenArrayd& x, Index row, std::initializer_list<double> ex
     ++t;
   }
 }
-
-}  // namespace
 
 TEST_CASE("GAE matches V6: a 5-step trajectory with a terminal", "[gae]") {
   TokenArrayd r(1, 5);
@@ -239,3 +237,5 @@ TEST_CASE("docs/algorithms/gae.md usage snippet compiles and runs", "[gae][docs]
   CHECK(std::abs(advantages.cast<double>().mean()) < 1e-6);
   CHECK((returns - values).abs().maxCoeff() > 0.0f);
 }
+
+}  // namespace gae_test

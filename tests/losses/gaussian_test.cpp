@@ -13,9 +13,8 @@ using polo::TokenArrayd;
 using polo::TokenView;
 using polo_test::Contains;
 
-namespace {
+namespace gaussian_test {
 using CView = TokenView<const double>;
-}
 
 TEST_CASE("DiagonalGaussian log_prob and entropy match the closed forms",
           "[distributions][gaussian]") {
@@ -158,3 +157,5 @@ TEST_CASE("DiagonalGaussian refuses bad shapes and non-finite inputs",
                     Contains("log_std"));
   CHECK_THROWS_WITH(DiagonalGaussian::entropy(CView(ls), out), Contains("row 1, column 2"));
 }
+
+}  // namespace gaussian_test

@@ -5,12 +5,13 @@
 #include <limits>
 #include <vector>
 
+#include "loss_test_support.hpp"
 #include "polo/losses/kl.hpp"
 #include "test_support.hpp"
 
-namespace {
+namespace kl_test {
 
-constexpr double kVectorTol = 5e-6;  // 6 significant digits
+using polo_loss_test::kVectorTol;
 
 using polo::Aggregation;
 using polo::Index;
@@ -20,28 +21,9 @@ using polo::KLPenalty;
 using polo::TokenArrayd;
 using polo_test::Contains;
 
-TokenArrayd tokens(std::initializer_list<std::initializer_list<double>> rows) {
-  TokenArrayd x(static_cast<Index>(rows.size()), static_cast<Index>(rows.begin()->size()));
-  Index i = 0;
-  for (const auto& row : rows) {
-    Index t = 0;
-    for (const double v : row)
-      x(i, t++) = v;
-    ++i;
-  }
-  return x;
-}
+using polo_test::tokens;
 
-void check_tokens(const TokenArrayd& actual, const TokenArrayd& expected, double tol = 1e-7) {
-  REQUIRE(actual.rows() == expected.rows());
-  REQUIRE(actual.cols() == expected.cols());
-  for (Index i = 0; i < actual.rows(); ++i) {
-    for (Index t = 0; t < actual.cols(); ++t) {
-      INFO("row " << i << ", col " << t);
-      CHECK(actual(i, t) == Approx(expected(i, t)).margin(tol));
-    }
-  }
-}
+using polo_test::check_tokens;
 
 /// The shared GRPO fixture of policy_gradient.md §8.
 struct Fixture {
@@ -55,8 +37,6 @@ struct Fixture {
 };
 
 constexpr KLEstimator kAll[] = {KLEstimator::k1, KLEstimator::k2, KLEstimator::k3};
-
-}  // namespace
 
 TEST_CASE("KL estimators and their gradients per token", "[losses][kl]") {
   const double logp = -0.7;
@@ -113,18 +93,22 @@ TEST_CASE("KLPenalty reproduces V10 (k3, token mean, with and without IS)", "[lo
   CHECK(out.metrics.kl_mean == Approx(0.030995).epsilon(kVectorTol));
   CHECK(out.metrics.kl_max == Approx(0.106531).epsilon(kVectorTol));
   CHECK(out.metrics.valid_tokens == 9.0);
-  check_tokens(out.grad_logp, tokens({{0.020141, -0.0246003, 0.0437188},
-                                      {-0.0246003, 0.020141, 0},
-                                      {0.020141, 0, 0},
-                                      {-0.0388732, 0.0105736, 0.020141}}));
+  check_tokens(out.grad_logp,
+               tokens({{0.020141, -0.0246003, 0.0437188},
+                       {-0.0246003, 0.020141, 0},
+                       {0.020141, 0, 0},
+                       {-0.0388732, 0.0105736, 0.020141}}),
+               1e-7);
 
   const KLPenalty is{.coefficient = 1.0, .importance_correction = true};
   const auto out_is = is({f.logp, f.ref, f.old, f.mask});
   CHECK(out_is.value == Approx(0.0362224).epsilon(kVectorTol));
-  check_tokens(out_is.grad_logp, tokens({{0.0245594, -0.0201075, 0.0828791},
-                                         {-0.0164626, 0.0245594, 0},
-                                         {0.0222222, 0, 0},
-                                         {-0.0301612, 0.0135711, 0.0245594}}));
+  check_tokens(out_is.grad_logp,
+               tokens({{0.0245594, -0.0201075, 0.0828791},
+                       {-0.0164626, 0.0245594, 0},
+                       {0.0222222, 0, 0},
+                       {-0.0301612, 0.0135711, 0.0245594}}),
+               1e-7);
   // the coefficient scales value and gradient
   const auto scaled = KLPenalty{.coefficient = 0.04}({f.logp, f.ref, {}, f.mask});
   CHECK(scaled.value == Approx(0.04 * out.value));
@@ -239,3 +223,5 @@ TEST_CASE("AdaptiveKLController follows Ziegler et al.; FixedKLController holds"
   CHECK_THROWS_WITH(ctl.update(bad, 1.0, 1.0), Contains("state.coefficient"));
   CHECK_THROWS_WITH(polo::FixedKLController{}.update(bad, 1.0, 1.0), Contains("state.coefficient"));
 }
+
+}  // namespace kl_test

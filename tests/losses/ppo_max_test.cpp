@@ -4,12 +4,13 @@
 #include <limits>
 #include <vector>
 
+#include "loss_test_support.hpp"
 #include "polo/losses/ppo_max.hpp"
 #include "test_support.hpp"
 
-namespace {
+namespace ppo_max_test {
 
-constexpr double kVectorTol = 5e-6;  // 6 significant digits
+using polo_loss_test::kVectorTol;
 
 using polo::Index;
 using polo::KLShapedRewards;
@@ -29,8 +30,6 @@ SeqArrayd seq(std::initializer_list<double> v) {
     x[i++] = e;
   return x;
 }
-
-}  // namespace
 
 TEST_CASE("RunningMoments and reward normalization reproduce V20", "[losses][ppo_max]") {
   RunningMoments m;
@@ -212,3 +211,5 @@ TEST_CASE("ppo_max() carries the recipe's settings", "[losses][ppo_max]") {
   CHECK(r.lambda == 0.95);
   CHECK(r.max_grad_norm == 1.0);
 }
+
+}  // namespace ppo_max_test

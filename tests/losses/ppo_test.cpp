@@ -6,13 +6,13 @@
 #include <limits>
 #include <vector>
 
+#include "loss_test_support.hpp"
 #include "polo/losses/ppo.hpp"
 #include "test_support.hpp"
 
-namespace {
+namespace ppo_test {
 
-// The vectors carry 6 significant digits: half a unit in the last place is up to 5e-6 relative.
-constexpr double kVectorTol = 5e-6;
+using polo_loss_test::kVectorTol;
 
 using polo::Aggregation;
 using polo::Index;
@@ -21,34 +21,9 @@ using polo::PPOClip;
 using polo::TokenArrayd;
 using polo_test::Contains;
 
-TokenArrayd tokens(std::initializer_list<std::initializer_list<double>> rows) {
-  TokenArrayd x(static_cast<Index>(rows.size()), static_cast<Index>(rows.begin()->size()));
-  Index i = 0;
-  for (const auto& row : rows) {
-    Index t = 0;
-    for (const double v : row)
-      x(i, t++) = v;
-    ++i;
-  }
-  return x;
-}
+using polo_test::tokens;
 
-void check_tokens(const TokenArrayd& actual, const TokenArrayd& expected, double tol = 1e-6) {
-  REQUIRE(actual.rows() == expected.rows());
-  REQUIRE(actual.cols() == expected.cols());
-  for (Index i = 0; i < actual.rows(); ++i) {
-    for (Index t = 0; t < actual.cols(); ++t) {
-      INFO("row " << i << ", col " << t);
-      CHECK(actual(i, t) == Approx(expected(i, t)).margin(tol));
-    }
-  }
-}
-
-std::vector<Aggregation> all_aggregations() {
-  return {Aggregation::token_mean(), Aggregation::token_mean(40.0),
-          Aggregation::seq_mean_token_mean(), Aggregation::seq_mean_token_sum(),
-          Aggregation::token_sum_over(12.0)};
-}
+using polo_test::check_tokens;
 
 struct V1 {
   TokenArrayd logp = tokens({{-0.8, -0.7, -2.3}, {-0.4, -1.2, -0.05}});
@@ -85,13 +60,11 @@ polo::MaskArray random_mask(polo::Rng& gen, Index rows, Index cols) {
   return m;
 }
 
-}  // namespace
-
 TEST_CASE("PPOClip reproduces V1 (token mean, eps 0.2)", "[losses][ppo]") {
   const V1 v;
   const auto out = PPOClip{}(v.inputs());
   CHECK(out.value == Approx(0.376561).epsilon(kVectorTol));
-  check_tokens(out.grad_logp, tokens({{0, 0.12214, 0}, {0.366421, 0, 0}}));
+  check_tokens(out.grad_logp, tokens({{0, 0.12214, 0}, {0.366421, 0, 0}}), 1e-6);
   CHECK(out.metrics.clip_ratio_region == Approx(0.6));
   CHECK(out.metrics.clip_fraction == Approx(1.0));  // CleanRL counts |r - 1| > eps
   CHECK(out.metrics.valid_tokens == 5.0);
@@ -119,7 +92,7 @@ TEST_CASE("PPOClip reproduces V2 (clip-higher 0.2 / 0.28)", "[losses][ppo]") {
   const V1 v;
   const auto out = polo::clip_higher(0.2, 0.28)(v.inputs());
   CHECK(out.value == Approx(0.359481).epsilon(kVectorTol));
-  check_tokens(out.grad_logp, tokens({{-0.244281, 0.12214, 0}, {0.366421, 0, 0}}));
+  check_tokens(out.grad_logp, tokens({{-0.244281, 0.12214, 0}, {0.366421, 0, 0}}), 1e-6);
   CHECK(out.metrics.clip_ratio_region == Approx(0.4));
 }
 
@@ -142,7 +115,7 @@ TEST_CASE("PPOClip on-policy: value -Agg(A), gradient -w A", "[losses][ppo]") {
   const TokenArrayd logp = polo_test::random_tokens(gen, 4, 5, -2.0, -0.1);
   const TokenArrayd adv = polo_test::random_tokens(gen, 4, 5, -2.0, 2.0);
   const polo::MaskArray mask = random_mask(gen, 4, 5);
-  for (const auto& agg : all_aggregations()) {
+  for (const auto& agg : polo_loss_test::all_aggregations(40.0, 12.0)) {
     const PPOClip loss{.aggregation = agg};
     const auto out = loss({logp, logp, adv, mask});
     const auto w = polo::aggregation_weights(agg, mask, 4, 5);
@@ -170,7 +143,7 @@ TEST_CASE("PPOClip gradient matches finite differences", "[losses][ppo][gradchec
   const std::vector<PPOClip> variants = {
       polo::ppo_clip(0.2), polo::clip_higher(0.2, 0.28), polo::dual_clip_ppo(0.2, 1.6),
       PPOClip{.epsilon_low = 0.1, .epsilon_high = 0.3, .clamp_log_ratio = 0.9}};
-  for (const auto& agg : all_aggregations()) {
+  for (const auto& agg : polo_loss_test::all_aggregations(40.0, 12.0)) {
     for (PPOClip loss : variants) {
       loss.aggregation = agg;
       const double lo = 1.0 - loss.epsilon_low;
@@ -215,7 +188,7 @@ TEST_CASE("PPOClip: padding width does not matter, NaN in padding is ignored", "
       if (!mask(i, t)) logp_w(i, t) = nan;
     }
   }
-  for (const auto& agg : all_aggregations()) {
+  for (const auto& agg : polo_loss_test::all_aggregations(40.0, 12.0)) {
     const PPOClip loss = polo::dual_clip_ppo(0.2, 3.0);
     PPOClip l = loss;
     l.aggregation = agg;
@@ -379,7 +352,7 @@ TEST_CASE("Row weights computed on the fly equal polo::aggregation_weights", "[l
   polo::Rng gen(2);
   const polo::MaskArray mask = random_mask(gen, 5, 4);
   const TokenArrayd ones = TokenArrayd::Ones(5, 4);
-  for (const auto& agg : all_aggregations()) {
+  for (const auto& agg : polo_loss_test::all_aggregations(40.0, 12.0)) {
     const auto w = polo::aggregation_weights(agg, mask, 5, 4);
     // the entropy bonus gradient is exactly -w_i
     const auto out = polo::EntropyBonus{agg}(polo::EntropyInputs<double>{ones, mask});
@@ -423,3 +396,5 @@ TEST_CASE("PPOClip: an empty batch has value 0 and no NaN", "[losses][ppo]") {
   CHECK(masked.value == 0.0);
   CHECK((masked.grad_logp == 0.0).all());
 }
+
+}  // namespace ppo_test

@@ -5,12 +5,13 @@
 #include <limits>
 #include <vector>
 
+#include "loss_test_support.hpp"
 #include "polo/losses/value_loss.hpp"
 #include "test_support.hpp"
 
-namespace {
+namespace ppo_value_test {
 
-constexpr double kVectorTol = 5e-6;  // 6 significant digits
+using polo_loss_test::kVectorTol;
 
 using polo::Aggregation;
 using polo::Index;
@@ -19,28 +20,9 @@ using polo::ValueInputs;
 using polo::ValueLoss;
 using polo_test::Contains;
 
-TokenArrayd tokens(std::initializer_list<std::initializer_list<double>> rows) {
-  TokenArrayd x(static_cast<Index>(rows.size()), static_cast<Index>(rows.begin()->size()));
-  Index i = 0;
-  for (const auto& row : rows) {
-    Index t = 0;
-    for (const double v : row)
-      x(i, t++) = v;
-    ++i;
-  }
-  return x;
-}
+using polo_test::tokens;
 
-void check_tokens(const TokenArrayd& actual, const TokenArrayd& expected, double tol = 1e-7) {
-  REQUIRE(actual.rows() == expected.rows());
-  REQUIRE(actual.cols() == expected.cols());
-  for (Index i = 0; i < actual.rows(); ++i) {
-    for (Index t = 0; t < actual.cols(); ++t) {
-      INFO("row " << i << ", col " << t);
-      CHECK(actual(i, t) == Approx(expected(i, t)).margin(tol));
-    }
-  }
-}
+using polo_test::check_tokens;
 
 struct V4 {
   TokenArrayd v = tokens({{0.5, 1.4, -0.3}, {2.0, 0.0, 0.0}});
@@ -49,19 +31,11 @@ struct V4 {
   TokenArrayd mask = tokens({{1, 1, 1}, {1, 1, 0}});
 };
 
-std::vector<Aggregation> all_aggregations() {
-  return {Aggregation::token_mean(), Aggregation::token_mean(30.0),
-          Aggregation::seq_mean_token_mean(), Aggregation::seq_mean_token_sum(),
-          Aggregation::token_sum_over(9.0)};
-}
-
-}  // namespace
-
 TEST_CASE("ValueLoss reproduces V4 (clip 0.2, half token mean)", "[losses][ppo][value]") {
   const V4 x;
   const auto out = ValueLoss{.clip = 0.2}({x.v, x.v_old, x.ret, x.mask});
   CHECK(out.value == Approx(0.20125).epsilon(kVectorTol));
-  check_tokens(out.grad_values, tokens({{-0.1, 0.1, 0.14}, {0.2, 0, 0}}));
+  check_tokens(out.grad_values, tokens({{-0.1, 0.1, 0.14}, {0.2, 0, 0}}), 1e-7);
   CHECK(out.metrics.value_clip_fraction == Approx(0.2));  // token (1, 1)
   CHECK(out.metrics.valid_tokens == 5.0);
   CHECK(out.per_token(1, 1) == Approx(0.5 * 0.15 * 0.15));
@@ -71,7 +45,7 @@ TEST_CASE("ValueLoss reproduces V4 (clip 0.2, half token mean)", "[losses][ppo][
 TEST_CASE("ValueLoss without clipping is half the aggregated squared error",
           "[losses][ppo][value]") {
   const V4 x;
-  for (const auto& agg : all_aggregations()) {
+  for (const auto& agg : polo_loss_test::all_aggregations(30.0, 9.0)) {
     const ValueLoss loss{.aggregation = agg};
     // old_values may be absent when clip = 0
     const auto out = loss({x.v, {}, x.ret, x.mask});
@@ -100,7 +74,7 @@ TEST_CASE("ValueLoss gradient matches finite differences", "[losses][ppo][value]
   mask.row(2).setZero();
   for (const double clip : {0.0, 0.2, 0.5}) {
     double clipped_total = 0.0;  // the clipped branch must be exercised
-    for (const auto& agg : all_aggregations()) {
+    for (const auto& agg : polo_loss_test::all_aggregations(30.0, 9.0)) {
       const TokenArrayd v_old = polo_test::random_tokens(gen, rows, cols, -1.0, 1.0);
       const TokenArrayd ret = polo_test::random_tokens(gen, rows, cols, -1.0, 1.0);
       TokenArrayd v(rows, cols);
@@ -208,3 +182,5 @@ TEST_CASE("explained_variance: CleanRL's formula, 0 for constant targets", "[los
   const TokenArrayd short_y = TokenArrayd::Zero(1, 3);
   CHECK_THROWS_WITH(polo::explained_variance(View(yhat), View(short_y)), Contains("targets shape"));
 }
+
+}  // namespace ppo_value_test

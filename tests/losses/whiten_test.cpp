@@ -15,9 +15,8 @@ using polo::WhitenOptions;
 using polo_test::Contains;
 using Placement = polo::WhitenOptions::EpsPlacement;
 
-namespace {
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-}
+namespace whiten_test {
+using polo_test::kNaN;
 
 TEST_CASE("whiten gives mean 0 and unbiased std 1 over the valid positions", "[whiten]") {
   polo::Rng gen(21);
@@ -130,3 +129,5 @@ TEST_CASE("whiten refuses bad options, shapes and non-finite valid values", "[wh
   CHECK_THROWS_AS(polo::whiten(in, {}, out), polo::nonfinite_error);
   CHECK_THROWS_WITH(polo::whiten(in, {}, out), Contains("row 1, column 0"));
 }
+
+}  // namespace whiten_test
