@@ -6,7 +6,7 @@
 
 #include "test_support.hpp"
 
-namespace {
+namespace cartpole_test {
 
 using polo::CartPole;
 using polo_test::Contains;
@@ -17,8 +17,6 @@ void check_state(const CartPole& env, const CartPole::State& expected) {
     CHECK(std::abs(env.state()[k] - expected[k]) <= 1e-12);
   }
 }
-
-}  // namespace
 
 TEST_CASE("CartPole: two Euler steps from rest, computed by hand", "[envs]") {
   CartPole env;
@@ -199,3 +197,5 @@ TEST_CASE("CartPole: errors", "[envs]") {
     CHECK_THROWS_WITH(env.set_state({}, 500), Contains("elapsed_steps"));
   }
 }
+
+}  // namespace cartpole_test

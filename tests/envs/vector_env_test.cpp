@@ -6,7 +6,7 @@
 #include "polo/envs/cartpole.hpp"
 #include "test_support.hpp"
 
-namespace {
+namespace vector_env_test {
 
 using polo_test::Contains;
 
@@ -36,8 +36,6 @@ struct CountingEnv {
   }
 };
 static_assert(polo::Environment<CountingEnv>);
-
-}  // namespace
 
 TEST_CASE("VectorEnv: auto-reset keeps the final observation", "[envs]") {
   CountingEnv proto;
@@ -190,3 +188,5 @@ TEST_CASE("VectorEnv and RecentEpisodes: errors and edge cases", "[envs]") {
   CHECK(recent.total() == 3);
   CHECK_THROWS_WITH(polo::RecentEpisodes(0), Contains("capacity"));
 }
+
+}  // namespace vector_env_test

@@ -4,14 +4,12 @@
 
 #include "test_support.hpp"
 
-namespace {
+namespace cli_test {
 
 void parse(CLI::App& app, std::vector<const char*> args) {
   args.insert(args.begin(), "trainer");
   app.parse(static_cast<int>(args.size()), args.data());
 }
-
-}  // namespace
 
 TEST_CASE("common flags: defaults and parsing", "[programs]") {
   polo::examples::CommonOptions options(50000);
@@ -41,3 +39,5 @@ TEST_CASE("common flags: defaults and parsing", "[programs]") {
     CHECK_THROWS_AS(parse(app, {"--nope"}), CLI::ParseError);
   }
 }
+
+}  // namespace cli_test

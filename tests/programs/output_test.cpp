@@ -11,7 +11,7 @@
 
 #include "test_support.hpp"
 
-namespace {
+namespace output_test {
 
 namespace fs = std::filesystem;
 using polo_test::Contains;
@@ -44,10 +44,8 @@ struct ScratchDir {
   }
 };
 
-constexpr double k_nan = std::numeric_limits<double>::quiet_NaN();
-constexpr double k_inf = std::numeric_limits<double>::infinity();
-
-}  // namespace
+using polo_test::kInf;
+using polo_test::kNaN;
 
 TEST_CASE("RunOutput: log.csv has a header and one row per step", "[programs]") {
   ScratchDir scratch("run-output");
@@ -59,7 +57,7 @@ TEST_CASE("RunOutput: log.csv has a header and one row per step", "[programs]") 
     auto& log = out.log({"step", "return", "loss"});
     CHECK(read_text(dir / "log.csv") == "step,return,loss\n");  // header at once
     log.row({1, 0.1, 2.5});
-    log.row({2, k_nan, -k_inf});
+    log.row({2, kNaN, -kInf});
     log.row({3, 1.0 / 3.0, 1e-300});
     CHECK(log.rows() == 3);
     log.flush();
@@ -98,12 +96,12 @@ TEST_CASE("RunOutput: summary.json writes NaN and infinities as null", "[program
   nlohmann::json summary;
   summary["seed"] = 7;
   summary["final_return"] = 499.5;
-  summary["kl"] = k_nan;
-  summary["ratio"] = k_inf;
+  summary["kl"] = kNaN;
+  summary["ratio"] = kInf;
   summary["hyper"] = {{"lr", 3e-4}};
-  // nlohmann-json's own dump already maps NaN and k_inf to null.
-  CHECK(nlohmann::json(k_nan).dump() == "null");
-  CHECK(nlohmann::json(-k_inf).dump() == "null");
+  // nlohmann-json's own dump already maps NaN and kInf to null.
+  CHECK(nlohmann::json(kNaN).dump() == "null");
+  CHECK(nlohmann::json(-kInf).dump() == "null");
   out.write_summary(summary);
   CHECK(scratch.temp_files() == 0);
   const auto text = read_text(scratch.path / "summary.json");
@@ -164,3 +162,5 @@ TEST_CASE("Stopwatch counts up", "[programs]") {
   CHECK(a >= 0.0);
   CHECK(b >= a);  // monotonic; no duration is asserted
 }
+
+}  // namespace output_test

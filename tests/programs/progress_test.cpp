@@ -5,7 +5,7 @@
 
 #include "test_support.hpp"
 
-namespace {
+namespace progress_test {
 
 /// Everything written to `f` so far.
 std::string contents(std::FILE* f) {
@@ -25,8 +25,6 @@ struct TmpFile {
     if (f != nullptr) std::fclose(f);
   }
 };
-
-}  // namespace
 
 TEST_CASE("ProgressLine: plain lines when the stream is not a terminal", "[programs]") {
   TmpFile tmp;
@@ -81,3 +79,5 @@ TEST_CASE("ProgressLine: in place on a terminal, nothing on a null stream", "[pr
     CHECK_FALSE(progress.is_terminal());
   }
 }
+
+}  // namespace progress_test

@@ -6,7 +6,7 @@
 #include "benchmarks/common/bandwidth.hpp"
 #include "test_support.hpp"
 
-namespace {
+namespace timing_test {
 
 /// A clock that advances by the next scripted duration at every second call (stop after start),
 /// so each timed run "takes" exactly the scripted time.
@@ -22,8 +22,6 @@ struct ScriptedClock {
     return time_point(duration(now_ns));
   }
 };
-
-}  // namespace
 
 TEST_CASE("stats_of: median, min and max", "[programs]") {
   const auto odd = polo::bench::stats_of({5.0, 1.0, 3.0});
@@ -59,3 +57,5 @@ TEST_CASE("median_seconds and the triad probe run (sanity only, no time asserted
   CHECK(gbs > 0.0);
   CHECK_THROWS_AS(polo::bench::triad_bandwidth_gbs({.bytes_per_array = 4}), polo::invalid_argument);
 }
+
+}  // namespace timing_test

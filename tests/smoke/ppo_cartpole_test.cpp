@@ -5,7 +5,7 @@
 #include "test_support.hpp"
 #include "trainers/ppo_discrete.hpp"
 
-namespace {
+namespace ppo_cartpole_test {
 
 polo::examples::PPOSummary train(std::uint64_t seed, polo::Index steps) {
   polo::examples::PPOConfig config;
@@ -14,8 +14,6 @@ polo::examples::PPOSummary train(std::uint64_t seed, polo::Index steps) {
   polo::examples::PPOTrainer<polo::CartPole> trainer(config, 2);
   return trainer.run();
 }
-
-}  // namespace
 
 TEST_CASE("PPO on CartPole beats a random policy within 50k steps", "[smoke][ppo]") {
   for (const std::uint64_t seed : {1U, 2U, 3U}) {
@@ -34,3 +32,5 @@ TEST_CASE("PPO on CartPole is deterministic under a seed", "[smoke][ppo]") {
   CHECK(a.final_mean_return == b.final_mean_return);
   CHECK(a.episodes == b.episodes);
 }
+
+}  // namespace ppo_cartpole_test
