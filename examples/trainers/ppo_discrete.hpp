@@ -225,8 +225,8 @@ class PPOTrainer {
     const Index n = config_.num_envs;
     const Index t_len = config_.num_steps;
     for (Index t = 0; t < t_len; ++t) {
-      const Matrix& logits = actor_.forward(next_obs_, actor_ws_);
-      const Matrix& value = critic_.forward(next_obs_, critic_ws_);
+      const Matrix& logits = actor_.forward(next_obs_, act_actor_ws_);
+      const Matrix& value = critic_.forward(next_obs_, act_critic_ws_);
       const TokenView<const float> logits_view(logits.data(), n, num_actions_);
       Categorical::sample(logits_view, gen_, std::span<Index>(step_actions_));
       Categorical::log_prob(logits_view, std::span<const Index>(step_actions_),
@@ -271,7 +271,7 @@ class PPOTrainer {
   [[nodiscard]] double recent_mean() const { return recent_.mean_return(); }
 
   void compute_advantages() {
-    const Matrix& value = critic_.forward(next_obs_, critic_ws_);
+    const Matrix& value = critic_.forward(next_obs_, act_critic_ws_);
     for (Index i = 0; i < config_.num_envs; ++i)
       bootstrap_[i] = value(0, i);
     GAE gae{.gamma = config_.gamma, .lambda = config_.gae_lambda};
@@ -383,6 +383,10 @@ class PPOTrainer {
   Net critic_;
   Adam<float> actor_opt_;
   Adam<float> critic_opt_;
+  // Acting (batch num_envs) and learning (batch minibatch) keep their own workspaces, so neither
+  // reallocates when the other runs.
+  Net::Workspace act_actor_ws_;
+  Net::Workspace act_critic_ws_;
   Net::Workspace actor_ws_;
   Net::Workspace critic_ws_;
 
