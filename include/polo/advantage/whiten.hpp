@@ -146,8 +146,9 @@ WhitenStats whiten(SeqView<S> x, SeqView<std::remove_const_t<S>> out,
   detail::require_shape(where, "out", out, in.size());
   const Index n = in.size();
   double sum = 0.0;
-  for (Index i = 0; i < n; ++i)
+  for (Index i = 0; i < n; ++i) {
     sum += static_cast<double>(in[i]);
+  }
   const double mean = n > 0 ? sum / static_cast<double>(n) : 0.0;
   double ss = 0.0;
   for (Index i = 0; i < n; ++i) {

@@ -49,8 +49,9 @@ class Groups {
     }
     std::vector<Index> offsets;
     offsets.reserve(static_cast<std::size_t>(batch_size / group_size + 1));
-    for (Index o = 0; o <= batch_size; o += group_size)
+    for (Index o = 0; o <= batch_size; o += group_size) {
       offsets.push_back(o);
+    }
     return Groups(std::move(offsets));
   }
 
@@ -82,14 +83,16 @@ class Groups {
 
   [[nodiscard]] Index min_size() const noexcept {
     Index m = count() > 0 ? size(0) : 0;
-    for (Index g = 1; g < count(); ++g)
+    for (Index g = 1; g < count(); ++g) {
       m = std::min(m, size(g));
+    }
     return m;
   }
   [[nodiscard]] Index max_size() const noexcept {
     Index m = 0;
-    for (Index g = 0; g < count(); ++g)
+    for (Index g = 0; g < count(); ++g) {
       m = std::max(m, size(g));
+    }
     return m;
   }
 

@@ -71,9 +71,11 @@ class TokenView {
   /// From an Eigen array, matrix or map. Refuses column-major storage: a [B, T] view needs each
   /// sequence contiguous, and silently copying would hide a slow path.
   template <class D>
-    requires detail::EigenDense<D> &&
-             std::is_convertible_v<decltype(std::declval<D&>().data()), Scalar*>
-  TokenView(D&& x) {  // NOLINT(google-explicit-constructor): views convert implicitly, as spans do
+  requires detail::EigenDense<D> &&
+      std::is_convertible_v<decltype(std::declval<D&>().data()), Scalar*>
+      // Implicit, as span's is; the constraint keeps it from hiding the copy constructor.
+      // NOLINTNEXTLINE(google-explicit-constructor,bugprone-forwarding-reference-overload)
+      TokenView(D&& x) {
     Index row_step = 0;
     Index col_step = 0;
     detail::eigen_steps(x, row_step, col_step);
@@ -94,8 +96,8 @@ class TokenView {
 
   /// A mutable view converts to a const one.
   template <class Other>
-    requires(std::is_const_v<Scalar> && std::is_same_v<std::remove_const_t<Scalar>, Other>)
-  TokenView(TokenView<Other> other)  // NOLINT(google-explicit-constructor)
+  requires(std::is_const_v<Scalar>&& std::is_same_v<std::remove_const_t<Scalar>, Other>)
+      TokenView(TokenView<Other> other)  // NOLINT(google-explicit-constructor)
       : data_(other.data()), rows_(other.rows()), cols_(other.cols()), stride_(other.stride()) {}
 
   [[nodiscard]] Scalar* data() const noexcept { return data_; }
@@ -122,8 +124,8 @@ class TokenView {
 };
 
 template <class D>
-  requires detail::EigenDense<D>
-TokenView(D&& x) -> TokenView<std::remove_pointer_t<decltype(x.data())>>;
+requires detail::EigenDense<D> TokenView(D&& x)
+->TokenView<std::remove_pointer_t<decltype(x.data())>>;
 
 /// A `[size]` view of per-sequence data, contiguous or with a stride.
 template <class Scalar>
@@ -142,9 +144,10 @@ class SeqView {
 
   /// From an Eigen vector (any storage order), or a single row or column of an array.
   template <class D>
-    requires detail::EigenDense<D> &&
-             std::is_convertible_v<decltype(std::declval<D&>().data()), Scalar*>
-  SeqView(D&& x) {  // NOLINT(google-explicit-constructor)
+  requires detail::EigenDense<D> &&
+      std::is_convertible_v<decltype(std::declval<D&>().data()), Scalar*>
+      // NOLINTNEXTLINE(google-explicit-constructor,bugprone-forwarding-reference-overload)
+      SeqView(D&& x) {
     if (x.rows() != 1 && x.cols() != 1 && x.size() != 0) {
       detail::fail_argument("polo::SeqView", "shape", "a vector ([B] or [B, 1] or [1, B])",
                             fmt::format("[{}, {}]", x.rows(), x.cols()));
@@ -158,8 +161,8 @@ class SeqView {
   }
 
   template <class Other>
-    requires(std::is_const_v<Scalar> && std::is_same_v<std::remove_const_t<Scalar>, Other>)
-  SeqView(SeqView<Other> other)  // NOLINT(google-explicit-constructor)
+  requires(std::is_const_v<Scalar>&& std::is_same_v<std::remove_const_t<Scalar>, Other>)
+      SeqView(SeqView<Other> other)  // NOLINT(google-explicit-constructor)
       : data_(other.data()), size_(other.size()), stride_(other.stride()) {}
 
   [[nodiscard]] Scalar* data() const noexcept { return data_; }
@@ -182,8 +185,8 @@ class SeqView {
 };
 
 template <class D>
-  requires detail::EigenDense<D>
-SeqView(D&& x) -> SeqView<std::remove_pointer_t<decltype(x.data())>>;
+requires detail::EigenDense<D> SeqView(D&& x)
+->SeqView<std::remove_pointer_t<decltype(x.data())>>;
 
 namespace detail {
 

@@ -210,8 +210,9 @@ struct Categorical {
         }
         if (has_logp) {
           const Index a = actions[static_cast<std::size_t>(i)];
-          if (a < 0 || a >= k) [[unlikely]]
-            detail::fail_action(where, i, a, k);
+          if (a < 0 || a >= k) {
+            [[unlikely]] detail::fail_action(where, i, a, k);
+          }
           gi[a] = static_cast<T>(static_cast<double>(gi[a]) + gl);
         }
       }
@@ -359,8 +360,9 @@ struct Categorical {
         }
         if constexpr (WantLogp) {
           const Index a = actions[static_cast<std::size_t>(i)];
-          if (a < 0 || a >= k) [[unlikely]]
-            detail::fail_action(where, i, a, k);
+          if (a < 0 || a >= k) {
+            [[unlikely]] detail::fail_action(where, i, a, k);
+          }
           logp[i] = static_cast<T>(static_cast<double>(zi[a]) - m - log_sum);
         }
         // H = log Σ e^{d} − Σ p_v d_v; both terms are >= 0, so no cancellation.

@@ -124,8 +124,9 @@ struct DiagonalGaussian {
     detail::require_shape(where, "actions", actions, mean.rows(), mean.cols());
     require_distinct_rows(where, "actions", actions);
     for (Index i = 0; i < mean.rows(); ++i) {
-      for (Index d = 0; d < mean.cols(); ++d)
+      for (Index d = 0; d < mean.cols(); ++d) {
         actions(i, d) = mean(i, d);
+      }
     }
   }
 
@@ -239,8 +240,9 @@ struct DiagonalGaussian {
   template <class T>
   static double row_entropy(const T* ls, Index dims) noexcept {
     double sum = 0.0;
-    for (Index d = 0; d < dims; ++d)
+    for (Index d = 0; d < dims; ++d) {
       sum += static_cast<double>(ls[d]);
+    }
     return sum + static_cast<double>(dims) * (0.5 + half_log_two_pi);
   }
 

@@ -44,8 +44,9 @@ class CartPole {
   /// Starts an episode: each state component drawn from U(-0.05, 0.05), in state order.
   template <std::uniform_random_bit_generator G>
   Observation reset(G& gen) {
-    for (double& s : state_)
+    for (double& s : state_) {
       s = uniform(gen, -0.05, 0.05);
+    }
     begin_episode(0);
     return observation();
   }

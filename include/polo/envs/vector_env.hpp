@@ -180,8 +180,9 @@ class RecentEpisodes {
     ++total_;
   }
   void add(std::span<const EpisodeRecord> records) {
-    for (const auto& r : records)
+    for (const auto& r : records) {
       add(r);
+    }
   }
 
   /// Episodes held (at most `capacity`).
@@ -193,16 +194,18 @@ class RecentEpisodes {
   [[nodiscard]] double mean_return() const noexcept {
     if (records_.empty()) return std::numeric_limits<double>::quiet_NaN();
     double sum = 0.0;
-    for (const auto& r : records_)
+    for (const auto& r : records_) {
       sum += r.episode_return;
+    }
     return sum / static_cast<double>(records_.size());
   }
   /// Mean length of the held episodes; NaN when there are none.
   [[nodiscard]] double mean_length() const noexcept {
     if (records_.empty()) return std::numeric_limits<double>::quiet_NaN();
     double sum = 0.0;
-    for (const auto& r : records_)
+    for (const auto& r : records_) {
       sum += static_cast<double>(r.length);
+    }
     return sum / static_cast<double>(records_.size());
   }
 

@@ -103,8 +103,9 @@ struct KLPenalty {
 
   void validate() const {
     detail::require_nonnegative(name, "coefficient", coefficient);
-    if (!std::isfinite(coefficient))
+    if (!std::isfinite(coefficient)) {
       detail::fail_argument(name, "coefficient", "finite", coefficient);
+    }
     aggregation.validate(name);
   }
 
@@ -235,8 +236,9 @@ struct AdaptiveKLController {
       detail::fail_argument(name, "target and horizon", "finite",
                             fmt::format("{} and {}", target, horizon));
     }
-    if (!std::isfinite(observed_kl))
+    if (!std::isfinite(observed_kl)) {
       detail::fail_argument(name, "observed_kl", "finite", observed_kl);
+    }
     detail::require_nonnegative(name, "n_steps", n_steps);
     if (!(state.coefficient >= 0.0 && std::isfinite(state.coefficient))) {
       detail::fail_argument(name, "state.coefficient", "finite and >= 0", state.coefficient);
@@ -251,8 +253,9 @@ struct FixedKLController {
   static constexpr std::string_view name = "polo::FixedKLController";
 
   void update(KLControllerState& state, double observed_kl, double n_steps) const {
-    if (!std::isfinite(observed_kl))
+    if (!std::isfinite(observed_kl)) {
       detail::fail_argument(name, "observed_kl", "finite", observed_kl);
+    }
     detail::require_nonnegative(name, "n_steps", n_steps);
     if (!(state.coefficient >= 0.0 && std::isfinite(state.coefficient))) {
       detail::fail_argument(name, "state.coefficient", "finite and >= 0", state.coefficient);

@@ -48,8 +48,9 @@ struct RunningMoments {
     if (n == 0) return;
     // Two passes over the batch, in double: its own mean and population variance.
     double sum = 0.0;
-    for (Index i = 0; i < n; ++i)
+    for (Index i = 0; i < n; ++i) {
       sum += static_cast<double>(batch[i]);
+    }
     const double nb = static_cast<double>(n);
     const double batch_mean = sum / nb;
     double ss = 0.0;

@@ -108,8 +108,9 @@ void put(std::vector<unsigned char>& out, U value) {
 template <class U>
 U get(const unsigned char* p) noexcept {
   U value = 0;
-  for (std::size_t k = 0; k < sizeof(U); ++k)
+  for (std::size_t k = 0; k < sizeof(U); ++k) {
     value |= static_cast<U>(static_cast<U>(p[k]) << (8U * k));
+  }
   return value;
 }
 
@@ -217,8 +218,9 @@ class CheckpointWriter {
       table.insert(table.end(), name.begin(), name.end());
       table.push_back(static_cast<unsigned char>(e.dtype));
       table.push_back(static_cast<unsigned char>(e.dims.size()));
-      for (const auto d : e.dims)
+      for (const auto d : e.dims) {
         ck::put(table, d);
+      }
       ck::put(table, payload_bytes);
       ck::put(table, static_cast<std::uint64_t>(e.data.size()));
       payload_bytes += e.data.size();
@@ -231,8 +233,9 @@ class CheckpointWriter {
     ck::put(file, static_cast<std::uint64_t>(table.size()));
     ck::put(file, payload_bytes);
     file.insert(file.end(), table.begin(), table.end());
-    for (const auto& [name, e] : entries_)
+    for (const auto& [name, e] : entries_) {
       file.insert(file.end(), e.data.begin(), e.data.end());
+    }
     ck::put(file, detail::crc32(file));
 
     const std::string tmp = path + ".tmp";
@@ -268,8 +271,9 @@ class CheckpointWriter {
     e.dtype = detail::ckpt::dtype_of<T>();
     e.dims = {static_cast<std::uint64_t>(values.size())};
     e.data.reserve(values.size() * sizeof(T));
-    for (const T v : values)
+    for (const T v : values) {
       detail::ckpt::put_element(e.data, v);
+    }
     e.bytes = e.data.size();
     entries_.emplace(std::move(name), std::move(e));
   }
@@ -339,8 +343,9 @@ class CheckpointReader {
   /// The entry names, sorted.
   [[nodiscard]] std::vector<std::string> names() const {
     std::vector<std::string> out;
-    for (const auto& [name, e] : entries_)
+    for (const auto& [name, e] : entries_) {
       out.push_back(name);
+    }
     return out;
   }
   [[nodiscard]] DType dtype(const std::string& name) const { return entry(name).dtype; }
@@ -418,8 +423,9 @@ class CheckpointReader {
       const std::uint8_t code = file_[pos];
       const std::uint8_t rank = file_[pos + 1];
       pos += 2;
-      if (!ck::valid_dtype(code))
+      if (!ck::valid_dtype(code)) {
         throw malformed(fmt::format("entry '{}' has dtype code {}", name, code));
+      }
       ck::Entry e;
       e.dtype = static_cast<DType>(code);
       need(8 * (std::size_t{rank} + 2));
@@ -427,8 +433,9 @@ class CheckpointReader {
       for (std::uint8_t d = 0; d < rank; ++d) {
         e.dims.push_back(ck::get<std::uint64_t>(file_.data() + pos));
         pos += 8;
-        if (e.dims.back() > payload_bytes)
+        if (e.dims.back() > payload_bytes) {
           throw malformed(fmt::format("entry '{}' is too large", name));
+        }
         elements *= e.dims.back();
         if (elements > payload_bytes) throw malformed(fmt::format("entry '{}' is too large", name));
       }
@@ -476,8 +483,9 @@ class CheckpointReader {
   void decode(const detail::ckpt::Entry& e, T* out) const {
     const unsigned char* p = file_.data() + payload_ + e.offset;
     const auto n = static_cast<std::size_t>(e.dims[0]);
-    for (std::size_t k = 0; k < n; ++k)
+    for (std::size_t k = 0; k < n; ++k) {
       out[k] = detail::ckpt::get_element<T>(p + k * sizeof(T));
+    }
   }
 
   std::string path_;

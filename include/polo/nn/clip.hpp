@@ -22,8 +22,9 @@ double squared_norm_in_double(const Vector<S>& g) {
 
 template <class It>
 double clip_grad_norm_range(It first, It last, double max_norm) {
-  if (!(max_norm >= 0.0))
+  if (!(max_norm >= 0.0)) {
     detail::fail_argument("polo::clip_grad_norm", "max_norm", ">= 0", max_norm);
+  }
   double sum = 0.0;
   for (It it = first; it != last; ++it) {
     if (*it == nullptr) {

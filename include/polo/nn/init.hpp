@@ -30,8 +30,9 @@ void init_orthogonal(const Eigen::MatrixBase<Derived>& w_, G& gen, double gain) 
   // Gaussian draws in row-major order of the [rows, cols] matrix, as torch fills its tensor.
   Eigen::MatrixXd a(rows, cols);
   for (Index i = 0; i < rows; ++i) {
-    for (Index j = 0; j < cols; ++j)
+    for (Index j = 0; j < cols; ++j) {
       a(i, j) = normal(gen);
+    }
   }
   const bool wide = rows < cols;
   if (wide) a.transposeInPlace();
@@ -60,8 +61,9 @@ void init_xavier_uniform(const Eigen::MatrixBase<Derived>& w_, G& gen, double ga
   const auto fans = static_cast<double>(w.rows() + w.cols());
   const double bound = fans > 0.0 ? gain * std::sqrt(6.0 / fans) : 0.0;
   for (Index i = 0; i < w.rows(); ++i) {
-    for (Index j = 0; j < w.cols(); ++j)
+    for (Index j = 0; j < w.cols(); ++j) {
       w(i, j) = static_cast<S>(uniform(gen, -bound, bound));
+    }
   }
 }
 
@@ -72,8 +74,9 @@ void init_uniform(const Eigen::MatrixBase<Derived>& x_, G& gen, double bound) {
   auto& x = const_cast<Eigen::MatrixBase<Derived>&>(x_);
   using S = typename Derived::Scalar;
   for (Index i = 0; i < x.rows(); ++i) {
-    for (Index j = 0; j < x.cols(); ++j)
+    for (Index j = 0; j < x.cols(); ++j) {
       x(i, j) = static_cast<S>(uniform(gen, -bound, bound));
+    }
   }
 }
 

@@ -160,8 +160,9 @@ class AdamType {
     // Eigen's vectorized float sqrt (EIGEN_FAST_MATH) is an rsqrt refinement, off by an ulp at
     // times and dependent on the SIMD width; std::sqrt is exact, as torch's. One scalar pass for
     // it keeps the rest vectorized. Then addcdiv's order: param + (-step_size * m) / denom.
-    for (Index i = 0; i < sqrt_v_.size(); ++i)
+    for (Index i = 0; i < sqrt_v_.size(); ++i) {
       sqrt_v_[i] = std::sqrt(exp_avg_sq_[i]);
+    }
     params.array() +=
         (-step_size * m) / (sqrt_v_.array() / bias_correction2_sqrt + static_cast<S>(options_.eps));
   }

@@ -30,8 +30,9 @@ class RowWeights {
         double n = agg.normalizer;
         if (n <= 0.0) {
           n = 0.0;
-          for (Index i = 0; i < rows; ++i)
+          for (Index i = 0; i < rows; ++i) {
             n += valid_in_row(i);
+          }
         }
         constant_ = n > 0.0 ? 1.0 / n : 0.0;
         break;
@@ -56,8 +57,9 @@ class RowWeights {
  private:
   [[nodiscard]] double valid_in_row(Index i) const {
     double n = 0.0;
-    for (Index t = 0; t < cols_; ++t)
+    for (Index t = 0; t < cols_; ++t) {
       n += valid_(i, t) ? 1.0 : 0.0;
+    }
     return n;
   }
 
@@ -98,8 +100,9 @@ template <class S>
 [[noreturn]] void fail_nonfinite(std::string_view where,
                                  std::initializer_list<NamedInput<S>> inputs, const MaskView& mask,
                                  double value, std::string_view hint) {
-  for (const auto& [field, view] : inputs)
+  for (const auto& [field, view] : inputs) {
     check_finite(where, field, view, mask);
+  }
   fail_argument(where, "the loss", fmt::format("finite for finite inputs ({})", hint), value);
 }
 
