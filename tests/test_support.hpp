@@ -4,6 +4,7 @@
 
 #ifdef POLO_CATCH3
 #include <catch2/catch_all.hpp>
+using Catch::Approx;  // Catch2 3 moved it into the namespace; the tests spell it bare
 #else
 #include <catch2/catch.hpp>
 #endif
