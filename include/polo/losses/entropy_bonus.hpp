@@ -65,13 +65,9 @@ struct EntropyBonus {
  private:
   template <class S>
   EntropyBonusResult<S> call(const EntropyInputs<S>& in) const {
-    EntropyBonusResult<S> out;
-    out.grad_entropy.resize(in.entropy.rows(), in.entropy.cols());
-    out.per_token.resize(in.entropy.rows(), in.entropy.cols());
-    const auto v = run(in, TokenView<S>(out.grad_entropy), TokenView<S>(out.per_token));
-    out.value = v.value;
-    out.metrics = v.metrics;
-    return out;
+    return detail::owning_call<EntropyBonusResult<S>>(
+        in.entropy.rows(), in.entropy.cols(), &EntropyBonusResult<S>::grad_entropy,
+        [&](TokenView<S> grad, TokenView<S> per_token) { return run(in, grad, per_token); });
   }
 
   template <class S>

@@ -124,13 +124,9 @@ struct KLPenalty {
  private:
   template <class S>
   KLPenaltyResult<S> call(const KLInputs<S>& in) const {
-    KLPenaltyResult<S> out;
-    out.grad_logp.resize(in.logp.rows(), in.logp.cols());
-    out.per_token.resize(in.logp.rows(), in.logp.cols());
-    const auto v = run(in, TokenView<S>(out.grad_logp), TokenView<S>(out.per_token));
-    out.value = v.value;
-    out.metrics = v.metrics;
-    return out;
+    return detail::owning_call<KLPenaltyResult<S>>(
+        in.logp.rows(), in.logp.cols(), &KLPenaltyResult<S>::grad_logp,
+        [&](TokenView<S> grad, TokenView<S> per_token) { return run(in, grad, per_token); });
   }
 
   template <class S>

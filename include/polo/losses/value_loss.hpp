@@ -142,13 +142,9 @@ struct ValueLoss {
  private:
   template <class S>
   ValueLossResult<S> call(const ValueInputs<S>& in) const {
-    ValueLossResult<S> out;
-    out.grad_values.resize(in.values.rows(), in.values.cols());
-    out.per_token.resize(in.values.rows(), in.values.cols());
-    const auto v = run(in, TokenView<S>(out.grad_values), TokenView<S>(out.per_token));
-    out.value = v.value;
-    out.metrics = v.metrics;
-    return out;
+    return detail::owning_call<ValueLossResult<S>>(
+        in.values.rows(), in.values.cols(), &ValueLossResult<S>::grad_values,
+        [&](TokenView<S> grad, TokenView<S> per_token) { return run(in, grad, per_token); });
   }
 
   template <class S>

@@ -13,6 +13,7 @@
 #include "polo/core/error.hpp"
 #include "polo/core/mask.hpp"
 #include "polo/core/numerics.hpp"
+#include "polo/core/types.hpp"
 #include "polo/core/view.hpp"
 
 namespace polo::detail {
@@ -87,6 +88,20 @@ void require_output(std::string_view where, std::string_view field, TokenView<S>
     fail_argument(where, fmt::format("{} row stride", field), "> 0 (an output cannot broadcast)",
                   0);
   }
+}
+
+/// The owning form of a loss call: sizes the result's gradient (the member `grad`) and its
+/// per-token losses like the `[rows, cols]` input, runs the zero-allocation kernel
+/// `run(grad_view, per_token_view)` into them, and keeps its value and metrics.
+template <class Result, class S, class Run>
+Result owning_call(Index rows, Index cols, TokenArray<S> Result::*grad, Run&& run) {
+  Result out;
+  (out.*grad).resize(rows, cols);
+  out.per_token.resize(rows, cols);
+  const auto v = std::forward<Run>(run)(TokenView<S>(out.*grad), TokenView<S>(out.per_token));
+  out.value = v.value;
+  out.metrics = v.metrics;
+  return out;
 }
 
 /// Turns one element of `std::initializer_list` into a named input for `fail_nonfinite`.
