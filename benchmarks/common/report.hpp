@@ -3,6 +3,7 @@
 // {"machine": {...}, "cases": [{"name": ..., ...}]} for `--json FILE`.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -107,12 +108,17 @@ class Report {
   }
 
  private:
-  // Numbers with 4 significant digits, integers whole, strings bare, null as "-".
+  // Numbers with 4 significant digits (whole from 10^4 up), integers whole, strings bare, null as
+  // "-".
   static std::string cell(const Json& v) {
     if (v.is_null()) return "-";
     if (v.is_string()) return v.get<std::string>();
     if (v.is_number_integer()) return v.dump();
-    if (v.is_number_float()) return fmt::format("{:.4g}", v.get<double>());
+    if (v.is_number_float()) {
+      const double x = v.get<double>();
+      // Rates in the thousands read better whole than as 6.804e+04.
+      return std::abs(x) >= 1e4 ? fmt::format("{:.0f}", x) : fmt::format("{:.4g}", x);
+    }
     return v.dump();
   }
 

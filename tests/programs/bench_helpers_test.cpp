@@ -27,11 +27,12 @@ TEST_CASE("Report prints a table and writes machine + cases", "[programs]") {
   polo::bench::Report report("losses");
   report.add("grpo/B=64", {{"seconds", 1.5e-5}, {"gb_per_s", 12.25}});
   report.add("dpo", {{"n", 3}, {"torch_seconds", std::numeric_limits<double>::quiet_NaN()}});
-  CHECK(report.columns() ==
-        std::vector<std::string>{"name", "seconds", "gb_per_s", "n", "torch_seconds"});
+  report.add("ppo", {{"steps_per_second", 68042.7}});
+  CHECK(report.columns() == std::vector<std::string>{"name", "seconds", "gb_per_s", "n",
+                                                     "torch_seconds", "steps_per_second"});
   const auto table = report.table();
   CHECK_THAT(table, Contains("losses\n") && Contains("grpo/B=64") && Contains("1.5e-05") &&
-                        Contains("12.25"));
+                        Contains("12.25") && Contains("68043"));
   CHECK_THROWS_AS(report.add("bad", nlohmann::ordered_json::array({1, 2})), polo::invalid_argument);
 
   const auto path = fs::temp_directory_path() / fmt::format("polo-report-{}.json", ::getpid());
@@ -40,7 +41,7 @@ TEST_CASE("Report prints a table and writes machine + cases", "[programs]") {
   const auto back = nlohmann::json::parse(in);
   fs::remove(path);
   CHECK(back["machine"]["cpu"] == "test");
-  REQUIRE(back["cases"].size() == 2);
+  REQUIRE(back["cases"].size() == 3);
   CHECK(back["cases"][0]["name"] == "grpo/B=64");
   CHECK(back["cases"][0]["seconds"].get<double>() == 1.5e-5);
   CHECK(back["cases"][1]["torch_seconds"].is_null());  // NaN as null
