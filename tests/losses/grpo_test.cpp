@@ -702,4 +702,32 @@ TEST_CASE("GRPO reports non-finite inputs at valid positions only", "[losses][gr
                     Contains("the loss must be finite for finite inputs"));
 }
 
+TEST_CASE("GRPO docs usage compiles and runs", "[losses][grpo][docs]") {
+  polo::Rng gen(41);
+  const Index B = 4;
+  const Index T = 6;
+  const polo::TokenArrayf old_logp = polo_test::random_tokens(gen, B, T, -2.0, -0.1).cast<float>();
+  const polo::TokenArrayf logp = old_logp + 0.05F;
+  const polo::TokenArrayf ref_logp = old_logp;
+  const polo::SeqArrayf advantages = polo_test::random_seq(gen, B).cast<float>();
+  polo::MaskArray mask = polo::MaskArray::Ones(B, T);
+  mask.rightCols(2).setZero();
+  const double total_valid_tokens = 16.0;
+  // --- docs/algorithms/grpo.md usage ---
+  const polo::GRPO loss{.epsilon_high = 0.28,
+                        .beta = 0.04,
+                        .loss_type = polo::GrpoLossType::dapo,
+                        .num_items_in_batch = total_valid_tokens};
+  const auto out = loss({logp, old_logp, ref_logp, advantages, {}, mask});
+  polo::TokenArrayf grad(B, T);
+  const auto v =
+      loss.compute(polo::GRPOInputs<float>{logp, old_logp, ref_logp, advantages, {}, mask},
+                   polo::TokenView<float>(grad));
+  // ---
+  CHECK(v.value == out.value);
+  CHECK((grad == out.grad_logp).all());
+  CHECK(out.metrics.valid_tokens == 16.0);
+  CHECK(std::isfinite(out.value));
+}
+
 }  // namespace grpo_test
