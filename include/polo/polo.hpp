@@ -14,9 +14,11 @@
 #include "polo/core/view.hpp"
 
 #include "polo/advantage/gae.hpp"
+#include "polo/advantage/group.hpp"
 #include "polo/advantage/whiten.hpp"
 
 #include "polo/losses/entropy_bonus.hpp"
+#include "polo/losses/grpo.hpp"
 #include "polo/losses/kl.hpp"
 #include "polo/losses/ppo.hpp"
 #include "polo/losses/ppo_max.hpp"
