@@ -13,6 +13,8 @@
 namespace grpo_test {
 
 using polo_loss_test::kVectorTol;
+using polo_loss_test::random_logp_away_from;
+using polo_loss_test::random_mask;
 
 using polo::GRPO;
 using polo::GRPOInputs;
@@ -286,33 +288,6 @@ TEST_CASE("GRPO cispo and sapo against hand-derived values", "[losses][grpo]") {
   CHECK(s.metrics.clip_ratio_region == 0.0);
 }
 
-/// Random log-probs whose token ratios keep >= 1e-4 from every kink.
-TokenArrayd random_logp_away_from(polo::Rng& gen, const TokenArrayd& old,
-                                  const std::vector<double>& kinks) {
-  TokenArrayd logp(old.rows(), old.cols());
-  for (Index k = 0; k < old.size(); ++k) {
-    double lr = 0.0;
-    bool near = true;
-    while (near) {
-      lr = polo::uniform(gen, -0.6, 0.6);
-      near = false;
-      for (const double kink : kinks)
-        near = near || std::abs(std::exp(lr) - kink) < 1e-4;
-    }
-    logp.data()[k] = old.data()[k] + lr;
-  }
-  return logp;
-}
-
-polo::MaskArray random_mask(polo::Rng& gen, Index rows, Index cols) {
-  polo::MaskArray m(rows, cols);
-  for (Index k = 0; k < m.size(); ++k)
-    m.data()[k] = polo::uniform(gen) < 0.75 ? 1 : 0;
-  m.row(rows - 1).setZero();  // a row without a valid token must contribute nothing
-  m(0, 0) = 1;
-  return m;
-}
-
 /// Every sequence ratio of `logp` keeps >= 1e-4 from the kinks (sequence-level check).
 bool sequence_ratios_away(const TokenArrayd& logp, const TokenArrayd& old,
                           const polo::MaskArray& mask, const std::vector<double>& kinks) {
@@ -362,10 +337,10 @@ TEST_CASE("GRPO gradient matches finite differences for every variant",
                             .num_items_in_batch = type == GrpoLossType::dapo ? 30.0 : 0.0,
                             .gradient_accumulation_steps = 2.0};
             const std::vector<double> kinks = {0.8, 1.28, 1.1, 1.15};
-            TokenArrayd logp = random_logp_away_from(gen, old, kinks);
+            TokenArrayd logp = random_logp_away_from(gen, old, kinks, -0.6, 0.6);
             if (level == ImportanceSamplingLevel::sequence) {
               while (!sequence_ratios_away(logp, old, mask, kinks)) {
-                logp = random_logp_away_from(gen, old, kinks);
+                logp = random_logp_away_from(gen, old, kinks, -0.6, 0.6);
               }
             }
             // token advantages at token level on every other variant (and for cispo always)
@@ -485,7 +460,7 @@ TEST_CASE("GRPO: a row without a valid token contributes nothing", "[losses][grp
 TEST_CASE("GRPO sequence level on one-token sequences equals token level", "[losses][grpo]") {
   polo::Rng gen(23);
   const TokenArrayd old = polo_test::random_tokens(gen, 5, 1, -2.0, -0.2);
-  const TokenArrayd logp = random_logp_away_from(gen, old, {0.8, 1.28, 1.15});
+  const TokenArrayd logp = random_logp_away_from(gen, old, {0.8, 1.28, 1.15}, -0.6, 0.6);
   const TokenArrayd ref = polo_test::random_tokens(gen, 5, 1, -2.0, -0.2);
   const SeqArrayd adv = polo_test::random_seq(gen, 5, -2.0, 2.0);
   for (const auto type : kAllTypes) {
@@ -506,7 +481,7 @@ TEST_CASE("GRPO sequence level on one-token sequences equals token level", "[los
 TEST_CASE("GRPO: padding width does not matter, NaN in padding is ignored", "[losses][grpo]") {
   polo::Rng gen(3);
   const TokenArrayd old = polo_test::random_tokens(gen, 3, 4, -2.0, -0.2);
-  const TokenArrayd logp = random_logp_away_from(gen, old, {0.8, 1.28});
+  const TokenArrayd logp = random_logp_away_from(gen, old, {0.8, 1.28}, -0.6, 0.6);
   const TokenArrayd ref = polo_test::random_tokens(gen, 3, 4, -2.0, -0.2);
   const TokenArrayd token_adv = polo_test::random_tokens(gen, 3, 4, -1.0, 1.0);
   const SeqArrayd adv = polo_test::random_seq(gen, 3, -1.0, 1.0);

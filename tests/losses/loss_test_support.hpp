@@ -1,9 +1,12 @@
 #pragma once
 // Helpers shared by the loss, distribution and advantage tests.
 
+#include <cmath>
 #include <vector>
 
 #include "polo/core/aggregation.hpp"
+#include "polo/core/random.hpp"
+#include "polo/core/types.hpp"
 #include "test_support.hpp"
 
 namespace polo_loss_test {
@@ -18,6 +21,37 @@ inline std::vector<polo::Aggregation> all_aggregations(double global_tokens, dou
   return {polo::Aggregation::token_mean(), polo::Aggregation::token_mean(global_tokens),
           polo::Aggregation::seq_mean_token_mean(), polo::Aggregation::seq_mean_token_sum(),
           polo::Aggregation::token_sum_over(sum_over)};
+}
+
+/// `old` plus random log-ratios in [lo, hi) whose ratio exp(.) keeps >= 1e-4 from every kink
+/// (clip boundaries, dual-clip caps ...), so finite differences never straddle one.
+inline polo::TokenArrayd random_logp_away_from(polo::Rng& gen, const polo::TokenArrayd& old,
+                                               const std::vector<double>& kinks, double lo,
+                                               double hi) {
+  polo::TokenArrayd logp(old.rows(), old.cols());
+  for (polo::Index k = 0; k < old.size(); ++k) {
+    double lr = 0.0;
+    bool near = true;
+    while (near) {
+      lr = polo::uniform(gen, lo, hi);
+      near = false;
+      for (const double kink : kinks)
+        near = near || std::abs(std::exp(lr) - kink) < 1e-4;
+    }
+    logp.data()[k] = old.data()[k] + lr;
+  }
+  return logp;
+}
+
+/// A random mask with about 75% valid tokens, (0, 0) valid and the last row fully padded (a row
+/// without a valid token must contribute nothing).
+inline polo::MaskArray random_mask(polo::Rng& gen, polo::Index rows, polo::Index cols) {
+  polo::MaskArray m(rows, cols);
+  for (polo::Index k = 0; k < m.size(); ++k)
+    m.data()[k] = polo::uniform(gen) < 0.75 ? 1 : 0;
+  m.row(rows - 1).setZero();
+  m(0, 0) = 1;
+  return m;
 }
 
 }  // namespace polo_loss_test

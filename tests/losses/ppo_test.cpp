@@ -13,6 +13,8 @@
 namespace ppo_test {
 
 using polo_loss_test::kVectorTol;
+using polo_loss_test::random_logp_away_from;
+using polo_loss_test::random_mask;
 
 using polo::Aggregation;
 using polo::Index;
@@ -32,33 +34,6 @@ struct V1 {
   TokenArrayd mask = tokens({{1, 1, 1}, {1, 1, 0}});
   PolicyInputs<double> inputs() const { return {logp, old, adv, mask}; }
 };
-
-/// Random log-ratios whose ratio keeps >= 1e-4 from every kink (1 - lo, 1 + hi, c).
-TokenArrayd random_logp_away_from(polo::Rng& gen, const TokenArrayd& old,
-                                  std::initializer_list<double> kinks) {
-  TokenArrayd logp(old.rows(), old.cols());
-  for (Index k = 0; k < old.size(); ++k) {
-    double lr = 0.0;
-    bool near = true;
-    while (near) {
-      lr = polo::uniform(gen, -0.8, 1.4);
-      near = false;
-      for (const double kink : kinks)
-        near = near || std::abs(std::exp(lr) - kink) < 1e-4;
-    }
-    logp.data()[k] = old.data()[k] + lr;
-  }
-  return logp;
-}
-
-polo::MaskArray random_mask(polo::Rng& gen, Index rows, Index cols) {
-  polo::MaskArray m(rows, cols);
-  for (Index k = 0; k < m.size(); ++k)
-    m.data()[k] = polo::uniform(gen) < 0.75 ? 1 : 0;
-  m.row(rows - 1).setZero();  // a row without a valid token must contribute nothing
-  m(0, 0) = 1;
-  return m;
-}
 
 TEST_CASE("PPOClip reproduces V1 (token mean, eps 0.2)", "[losses][ppo]") {
   const V1 v;
@@ -150,7 +125,8 @@ TEST_CASE("PPOClip gradient matches finite differences", "[losses][ppo][gradchec
       const double hi = 1.0 + loss.epsilon_high;
       const double c = loss.dual_clip > 0.0 ? loss.dual_clip : hi;
       const double clamp = std::exp(loss.clamp_log_ratio > 0.0 ? loss.clamp_log_ratio : 5.0);
-      const TokenArrayd logp = random_logp_away_from(gen, old, {lo, hi, c, clamp, 1.0 / clamp});
+      const TokenArrayd logp =
+          random_logp_away_from(gen, old, {lo, hi, c, clamp, 1.0 / clamp}, -0.8, 1.4);
       auto f = [&](const TokenArrayd& x) { return loss({x, old, adv, mask}).value; };
       const auto out = loss({logp, old, adv, mask});
       POLO_CHECK_GRADIENT(f, logp, out.grad_logp);
@@ -168,7 +144,7 @@ TEST_CASE("PPOClip gradient matches finite differences", "[losses][ppo][gradchec
 TEST_CASE("PPOClip: padding width does not matter, NaN in padding is ignored", "[losses][ppo]") {
   polo::Rng gen(3);
   const TokenArrayd old = polo_test::random_tokens(gen, 3, 4, -2.0, -0.2);
-  const TokenArrayd logp = random_logp_away_from(gen, old, {0.8, 1.2});
+  const TokenArrayd logp = random_logp_away_from(gen, old, {0.8, 1.2}, -0.8, 1.4);
   const TokenArrayd adv = polo_test::random_tokens(gen, 3, 4, -1.0, 1.0);
   polo::MaskArray mask = random_mask(gen, 3, 4);
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -210,7 +186,7 @@ TEST_CASE("PPOClip token mean with a global normalizer: micro-batches sum to the
           "[losses][ppo]") {
   polo::Rng gen(5);
   const TokenArrayd old = polo_test::random_tokens(gen, 6, 5, -2.0, -0.2);
-  const TokenArrayd logp = random_logp_away_from(gen, old, {0.8, 1.2});
+  const TokenArrayd logp = random_logp_away_from(gen, old, {0.8, 1.2}, -0.8, 1.4);
   const TokenArrayd adv = polo_test::random_tokens(gen, 6, 5, -1.0, 1.0);
   const polo::MaskArray mask = random_mask(gen, 6, 5);
   const double n_global = polo::count_valid(mask, 6, 5);
