@@ -18,7 +18,7 @@
 namespace polo {
 
 enum class AggregationMode {
-  token_mean,               ///< sum / (valid tokens in the batch)          (verl token-mean, TRL bnpo/dapo)
+  token_mean,  ///< sum / (valid tokens in the batch)          (verl token-mean, TRL bnpo/dapo)
   seq_mean_token_mean,      ///< mean over rows of each row's token mean    (TRL grpo)
   seq_mean_token_sum,       ///< mean over rows of each row's token sum
   token_sum_over_constant,  ///< sum / constant                             (TRL dr_grpo: B * L_max)
@@ -69,7 +69,8 @@ inline void aggregation_weights(const Aggregation& agg, const MaskView& mask, In
     if (mask.is_null()) return static_cast<double>(cols);
     return mask.visit([&](auto valid) {
       double n = 0.0;
-      for (Index t = 0; t < cols; ++t) n += valid(i, t) ? 1.0 : 0.0;
+      for (Index t = 0; t < cols; ++t)
+        n += valid(i, t) ? 1.0 : 0.0;
       return n;
     });
   };
@@ -78,7 +79,8 @@ inline void aggregation_weights(const Aggregation& agg, const MaskView& mask, In
     case AggregationMode::token_mean: {
       double n = agg.normalizer;
       if (n <= 0.0) {
-        for (Index i = 0; i < rows; ++i) n += valid_in_row(i);
+        for (Index i = 0; i < rows; ++i)
+          n += valid_in_row(i);
       }
       const double w = n > 0.0 ? 1.0 / n : 0.0;
       std::fill(weights.begin(), weights.end(), w);

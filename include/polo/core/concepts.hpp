@@ -50,7 +50,9 @@ concept Environment = requires(E& env, Rng& gen, const typename E::Action& actio
 
 /// Chooses an action for an observation, drawing any randomness from the generator.
 template <class P, class Observation>
-concept Policy = requires(P& policy, const Observation& obs, Rng& gen) { policy.act(obs, gen); };
+concept Policy = requires(P& policy, const Observation& obs, Rng& gen) {
+  policy.act(obs, gen);
+};
 
 /// A token-level loss: called on its batch, returns a result with the value, the gradient with
 /// respect to the `[B, T]` log-probs and typed metrics.

@@ -35,8 +35,7 @@ class MaskView {
 
   /// From any Eigen array / map of a supported element type.
   template <class D>
-    requires detail::EigenDense<D>
-  MaskView(const D& x)  // NOLINT(google-explicit-constructor)
+  requires detail::EigenDense<D> MaskView(const D& x)  // NOLINT(google-explicit-constructor)
       : MaskView(TokenView<const typename std::remove_cvref_t<D>::Scalar>(x)) {}
 
   [[nodiscard]] bool is_null() const noexcept { return kind_ == Kind::none; }
@@ -49,11 +48,16 @@ class MaskView {
   [[nodiscard]] bool operator()(Index i, Index t) const noexcept {
     const Index k = i * stride_ + t;
     switch (kind_) {
-      case Kind::u8: return static_cast<const unsigned char*>(data_)[k] != 0;
-      case Kind::boolean: return static_cast<const bool*>(data_)[k];
-      case Kind::f32: return static_cast<const float*>(data_)[k] != 0.0F;
-      case Kind::f64: return static_cast<const double*>(data_)[k] != 0.0;
-      case Kind::none: break;
+      case Kind::u8:
+        return static_cast<const unsigned char*>(data_)[k] != 0;
+      case Kind::boolean:
+        return static_cast<const bool*>(data_)[k];
+      case Kind::f32:
+        return static_cast<const float*>(data_)[k] != 0.0F;
+      case Kind::f64:
+        return static_cast<const double*>(data_)[k] != 0.0;
+      case Kind::none:
+        break;
     }
     return true;
   }
@@ -63,11 +67,16 @@ class MaskView {
   template <class F>
   decltype(auto) visit(F&& f) const {
     switch (kind_) {
-      case Kind::u8: return std::forward<F>(f)(Typed<unsigned char>{typed<unsigned char>()});
-      case Kind::boolean: return std::forward<F>(f)(Typed<bool>{typed<bool>()});
-      case Kind::f32: return std::forward<F>(f)(Typed<float>{typed<float>()});
-      case Kind::f64: return std::forward<F>(f)(Typed<double>{typed<double>()});
-      case Kind::none: break;
+      case Kind::u8:
+        return std::forward<F>(f)(Typed<unsigned char>{typed<unsigned char>()});
+      case Kind::boolean:
+        return std::forward<F>(f)(Typed<bool>{typed<bool>()});
+      case Kind::f32:
+        return std::forward<F>(f)(Typed<float>{typed<float>()});
+      case Kind::f64:
+        return std::forward<F>(f)(Typed<double>{typed<double>()});
+      case Kind::none:
+        break;
     }
     return std::forward<F>(f)(AllValid{});
   }
@@ -106,11 +115,16 @@ class MaskView {
 
   [[nodiscard]] Index element_size() const noexcept {
     switch (kind_) {
-      case Kind::u8: return sizeof(unsigned char);
-      case Kind::boolean: return sizeof(bool);
-      case Kind::f32: return sizeof(float);
-      case Kind::f64: return sizeof(double);
-      case Kind::none: break;
+      case Kind::u8:
+        return sizeof(unsigned char);
+      case Kind::boolean:
+        return sizeof(bool);
+      case Kind::f32:
+        return sizeof(float);
+      case Kind::f64:
+        return sizeof(double);
+      case Kind::none:
+        break;
     }
     return 0;
   }

@@ -22,7 +22,9 @@ inline double softplus(double x) noexcept {
 }
 
 /// log(sigmoid(x)) = -softplus(-x).
-inline double log_sigmoid(double x) noexcept { return -softplus(-x); }
+inline double log_sigmoid(double x) noexcept {
+  return -softplus(-x);
+}
 
 /// 1 / (1 + e^-x), exact at both tails.
 inline double sigmoid(double x) noexcept {
@@ -42,7 +44,8 @@ double logsumexp(std::span<const Scalar> x) noexcept {
   }
   if (!std::isfinite(hi)) return hi;
   double sum = 0.0;
-  for (const Scalar v : x) sum += std::exp(static_cast<double>(v) - hi);
+  for (const Scalar v : x)
+    sum += std::exp(static_cast<double>(v) - hi);
   return hi + std::log(sum);
 }
 
@@ -50,7 +53,8 @@ double logsumexp(std::span<const Scalar> x) noexcept {
 template <class Scalar, class Out>
 double log_softmax(std::span<const Scalar> x, std::span<Out> out) noexcept {
   const double lse = logsumexp(x);
-  for (std::size_t k = 0; k < x.size(); ++k) out[k] = static_cast<Out>(x[k] - lse);
+  for (std::size_t k = 0; k < x.size(); ++k)
+    out[k] = static_cast<Out>(x[k] - lse);
   return lse;
 }
 
@@ -60,7 +64,8 @@ inline double count_valid(const MaskView& mask, Index rows, Index cols) {
   return mask.visit([&](auto valid) {
     double n = 0.0;
     for (Index i = 0; i < rows; ++i) {
-      for (Index t = 0; t < cols; ++t) n += valid(i, t) ? 1.0 : 0.0;
+      for (Index t = 0; t < cols; ++t)
+        n += valid(i, t) ? 1.0 : 0.0;
     }
     return n;
   });
@@ -165,7 +170,8 @@ bool all_finite(double value, TokenView<const S> grad) {
   double sum = 0.0;
   for (Index i = 0; i < grad.rows(); ++i) {
     const S* row = grad.row(i);
-    for (Index t = 0; t < grad.cols(); ++t) sum += static_cast<double>(row[t]) * 0.0;
+    for (Index t = 0; t < grad.cols(); ++t)
+      sum += static_cast<double>(row[t]) * 0.0;
   }
   return std::isfinite(sum);
 }

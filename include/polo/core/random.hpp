@@ -75,8 +75,8 @@ template <std::uniform_random_bit_generator G>
 Index uniform_int(G& gen, Index n) {
   if (n <= 0) detail::fail_argument("polo::uniform_int", "n", "> 0", n);
   const auto range = static_cast<std::uint64_t>(n);
-  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() -
-                              std::numeric_limits<std::uint64_t>::max() % range;
+  const std::uint64_t limit =
+      std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % range;
   std::uint64_t v = 0;
   do {
     v = detail::bits64(gen);
@@ -136,7 +136,8 @@ Index categorical(G& gen, std::span<const Scalar> weights) {
 /// Index drawn from logits (softmax probabilities) by the Gumbel-max trick.
 template <class Scalar, std::uniform_random_bit_generator G>
 Index categorical_from_logits(G& gen, std::span<const Scalar> logits) {
-  if (logits.empty()) detail::fail_argument("polo::categorical_from_logits", "logits", "non-empty", 0);
+  if (logits.empty())
+    detail::fail_argument("polo::categorical_from_logits", "logits", "non-empty", 0);
   Index best = 0;
   double best_key = -std::numeric_limits<double>::infinity();
   for (Index i = 0; i < static_cast<Index>(logits.size()); ++i) {

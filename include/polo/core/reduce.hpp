@@ -62,7 +62,8 @@ void reduce_tokens_backward(SeqView<const S> grad_seq, const MaskView& mask, Seq
       double scale = static_cast<double>(grad_seq[i]);
       if (mode == SeqReduce::mean) {
         double n = 0.0;
-        for (Index t = 0; t < grad_tokens.cols(); ++t) n += valid(i, t) ? 1.0 : 0.0;
+        for (Index t = 0; t < grad_tokens.cols(); ++t)
+          n += valid(i, t) ? 1.0 : 0.0;
         scale = n > 0.0 ? scale / n : 0.0;
       }
       O* row = grad_tokens.row(i);
