@@ -29,14 +29,7 @@ using polo_test::kNaN;
 using polo_test::tokens;
 
 /// The shared GRPO fixture of §8 with V7's TRL advantages (hard-coded: group.hpp is not used).
-struct Fixture {
-  TokenArrayd logp =
-      tokens({{-0.9, -1.1, -0.1}, {-2.1, -0.3, -1.0}, {-0.5, -0.6, -0.7}, {-1.3, -0.2, -0.9}});
-  TokenArrayd old =
-      tokens({{-1.0, -1.0, -0.5}, {-1.8, -0.4, -1.0}, {-0.5, -0.9, -0.7}, {-1.2, -0.4, -1.0}});
-  TokenArrayd ref =
-      tokens({{-1.1, -0.9, -0.6}, {-1.9, -0.5, -1.2}, {-0.7, -0.8, -0.6}, {-1.0, -0.3, -1.1}});
-  TokenArrayd mask = tokens({{1, 1, 1}, {1, 1, 0}, {1, 0, 0}, {1, 1, 1}});
+struct Fixture : polo_loss_test::GrpoFixture {
   SeqArrayd adv = (SeqArrayd(4) << 1.30531, -0.783186, 0.261062, -0.783186).finished();
   GRPOInputs<double> inputs() const { return {logp, old, ref, adv, {}, mask}; }
 };

@@ -26,15 +26,7 @@ using polo_test::tokens;
 using polo_test::check_tokens;
 
 /// The shared GRPO fixture of policy_gradient.md §8.
-struct Fixture {
-  TokenArrayd logp =
-      tokens({{-0.9, -1.1, -0.1}, {-2.1, -0.3, -1.0}, {-0.5, -0.6, -0.7}, {-1.3, -0.2, -0.9}});
-  TokenArrayd old =
-      tokens({{-1.0, -1.0, -0.5}, {-1.8, -0.4, -1.0}, {-0.5, -0.9, -0.7}, {-1.2, -0.4, -1.0}});
-  TokenArrayd ref =
-      tokens({{-1.1, -0.9, -0.6}, {-1.9, -0.5, -1.2}, {-0.7, -0.8, -0.6}, {-1.0, -0.3, -1.1}});
-  TokenArrayd mask = tokens({{1, 1, 1}, {1, 1, 0}, {1, 0, 0}, {1, 1, 1}});
-};
+using Fixture = polo_loss_test::GrpoFixture;
 
 constexpr KLEstimator kAll[] = {KLEstimator::k1, KLEstimator::k2, KLEstimator::k3};
 

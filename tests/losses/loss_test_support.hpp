@@ -23,6 +23,17 @@ inline std::vector<polo::Aggregation> all_aggregations(double global_tokens, dou
           polo::Aggregation::token_sum_over(sum_over)};
 }
 
+/// The shared GRPO fixture of policy_gradient.md §8: G = 4 sequences of one prompt, T = 3.
+struct GrpoFixture {
+  polo::TokenArrayd logp = polo_test::tokens(
+      {{-0.9, -1.1, -0.1}, {-2.1, -0.3, -1.0}, {-0.5, -0.6, -0.7}, {-1.3, -0.2, -0.9}});
+  polo::TokenArrayd old = polo_test::tokens(
+      {{-1.0, -1.0, -0.5}, {-1.8, -0.4, -1.0}, {-0.5, -0.9, -0.7}, {-1.2, -0.4, -1.0}});
+  polo::TokenArrayd ref = polo_test::tokens(
+      {{-1.1, -0.9, -0.6}, {-1.9, -0.5, -1.2}, {-0.7, -0.8, -0.6}, {-1.0, -0.3, -1.1}});
+  polo::TokenArrayd mask = polo_test::tokens({{1, 1, 1}, {1, 1, 0}, {1, 0, 0}, {1, 1, 1}});
+};
+
 /// `old` plus random log-ratios in [lo, hi) whose ratio exp(.) keeps >= 1e-4 from every kink
 /// (clip boundaries, dual-clip caps ...), so finite differences never straddle one.
 inline polo::TokenArrayd random_logp_away_from(polo::Rng& gen, const polo::TokenArrayd& old,
