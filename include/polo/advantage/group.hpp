@@ -107,12 +107,11 @@ inline void require_eps(std::string_view where, std::string_view field, double e
   require(eps >= 0.0 && std::isfinite(eps), where, field, "finite and >= 0", eps);
 }
 
-/// Batch metrics shared by the group estimators; `zero` groups of `groups.count()` were constant.
-template <class S>
-GroupAdvantageMetrics batch_metrics(SeqView<const S> rewards, const Groups& groups, Index zero,
-                                    double std_sum) {
+/// Batch metrics shared by the group estimators, from the batch moments `all` of the rewards;
+/// `zero` groups of `groups.count()` were constant.
+inline GroupAdvantageMetrics batch_metrics(const Moments& all, const Groups& groups, Index zero,
+                                           double std_sum) {
   GroupAdvantageMetrics m;
-  const Moments all = seq_moments(rewards, 0, rewards.size());
   m.reward_mean = all.mean;
   m.reward_std = all.stddev;
   m.num_groups = groups.count();
@@ -247,7 +246,7 @@ struct GroupAdvantage {
     if (!std::isfinite(guard) || !std::isfinite(batch.stddev)) {
       detail::check_finite(where, "rewards", in);
     }
-    return detail::batch_metrics(in, groups, zero, std_sum);
+    return detail::batch_metrics(detail::seq_moments(in, 0, in.size()), groups, zero, std_sum);
   }
 };
 
@@ -295,7 +294,8 @@ struct RLOO {
       std_sum += m.stddev;
       if (m.constant || groups.size(g) == 1) ++zero;
     }
-    const GroupAdvantageMetrics metrics = detail::batch_metrics(in, groups, zero, std_sum);
+    const GroupAdvantageMetrics metrics =
+        detail::batch_metrics(detail::seq_moments(in, 0, in.size()), groups, zero, std_sum);
 
     double guard = 0.0;
     for (Index g = 0; g < groups.count(); ++g) {
@@ -745,7 +745,6 @@ struct MultiRewardAdvantage {
       const double sd = e - b > 1 ? std::sqrt(ss / static_cast<double>(e - b - 1)) : 0.0;
       return detail::Moments{mean, sd, false};
     };
-    GroupAdvantageMetrics m;
     const detail::Moments all = moments(0, in.rows());
     double std_sum = 0.0;
     for (Index g = 0; g < groups.count(); ++g) {
@@ -755,15 +754,7 @@ struct MultiRewardAdvantage {
       if (!group_stds.empty()) group_stds[k] = gm.stddev;
       std_sum += gm.stddev;
     }
-    m.reward_mean = all.mean;
-    m.reward_std = all.stddev;
-    m.num_groups = groups.count();
-    m.num_zero_std_groups = zero;
-    if (groups.count() > 0) {
-      m.frac_reward_zero_std = static_cast<double>(zero) / static_cast<double>(groups.count());
-      m.group_std_mean = std_sum / static_cast<double>(groups.count());
-    }
-    return m;
+    return detail::batch_metrics(all, groups, zero, std_sum);
   }
 
   template <class T>
