@@ -63,4 +63,15 @@ concept TokenLoss = requires(const L& loss, const Batch& batch) {
   loss(batch).metrics;
 };
 
+/// A pairwise preference loss: called on its batch of per-sequence log-probs, returns a result with
+/// the value, the gradients with respect to the policy's chosen and rejected log-probs `[B]` and
+/// typed metrics.
+template <class L, class Batch>
+concept PreferenceLoss = requires(const L& loss, const Batch& batch) {
+  { loss(batch).value } -> std::convertible_to<double>;
+  loss(batch).grad_chosen_logp;
+  loss(batch).grad_rejected_logp;
+  loss(batch).metrics;
+};
+
 }  // namespace polo
