@@ -90,13 +90,16 @@ class SuccessRateTracker {
     const auto p = static_cast<std::size_t>(prompt);
     const auto length = static_cast<std::size_t>(buffer_length_);
     std::uint8_t* ring = buffer_.data() + p * length;
-    Index successes = 0;
+    // Check first so that a refused visit leaves the state as it was.
     for (std::size_t k = 0; k < rewards.size(); ++k) {
       const auto r = static_cast<double>(rewards[k]);
       if (std::isnan(r)) {
         throw nonfinite_error(std::string(where), "rewards", prompt, static_cast<Index>(k), r);
       }
-      const std::uint8_t success = r > 0.0 ? 1 : 0;
+    }
+    Index successes = 0;
+    for (const Scalar reward : rewards) {
+      const std::uint8_t success = static_cast<double>(reward) > 0.0 ? 1 : 0;
       successes += success;
       ring[static_cast<std::size_t>(head_[p])] = success;
       head_[p] = (head_[p] + 1) % buffer_length_;
