@@ -1,0 +1,229 @@
+#pragma once
+// The Plackett-Luce distribution over rankings (Plackett 1975, Luce 1959): row q of a [Q, n]
+// score view ranks that query's valid items, choosing position k among the items left with
+// probability p_k(j) = exp(s_j) / sum_{i unplaced} exp(s_i). ALGORITHMS
+// ranking_flow_offline_meta.md §1(b).
+//
+// Rankings are [R, k] int32 arrays, R = Q K: the K rankings of query q are rows qK ... qK + K - 1;
+// entry c is the item at 0-based position c, and -1 marks an empty slot (a query with fewer valid
+// items than k). Padded items (mask 0) are never sampled and never enter a denominator; their
+// scores are never read, so they may be NaN or -inf.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include <fmt/format.h>
+#include <Eigen/Core>
+
+#include "polo/core/error.hpp"
+#include "polo/core/mask.hpp"
+#include "polo/core/random.hpp"
+#include "polo/core/types.hpp"
+#include "polo/core/view.hpp"
+#include "polo/ranking/detail/pl_query.hpp"
+
+namespace polo {
+
+/// Owning [R, k] rankings: row r holds item indices, best first; -1 is an empty slot.
+using Rankings = Eigen::Array<std::int32_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// Log-probabilities of rankings and their gradients with respect to the scores.
+template <class S>
+struct PLLogProb {
+  SeqArrayd value;     ///< log pi(y_r), [R]
+  TokenArray<S> grad;  ///< d log pi(y_r) / d scores of its query, [R, n]; 0 at padded items
+};
+
+/// Plackett-Luce over each row of `scores [Q, n]`; `mask [Q, n]` (null = every item valid) marks
+/// the items of ragged queries. A query with no valid item yields empty rankings (all -1).
+template <class S>
+struct PlackettLuce {
+  static_assert(std::is_same_v<S, float> || std::is_same_v<S, double>,
+                "polo::PlackettLuce: Scalar must be float or double");
+
+  TokenView<const S> scores{};  ///< s, [Q, n]
+  MaskView mask{};              ///< nonzero where an item exists; null = all do
+
+  [[nodiscard]] Index queries() const noexcept { return scores.rows(); }
+  [[nodiscard]] Index items() const noexcept { return scores.cols(); }
+
+  /// Draws `num_samples` rankings per query into `out [Q num_samples, k]` (k = out.cols(), the
+  /// top-k prefix) by the Gumbel trick: sort s_j + g_j, g_j ~ Gumbel(0, 1) from `polo::gumbel`,
+  /// decreasingly and keep the first k. Partial selection (nth_element, then a sort of the k
+  /// chosen) costs O(n + k log k) per ranking instead of a full sort.
+  template <std::uniform_random_bit_generator G>
+  void sample(G& gen, Index num_samples, TokenView<std::int32_t> out) const {
+    constexpr std::string_view where = "polo::PlackettLuce::sample";
+    check(where);
+    if (num_samples < 1) detail::fail_argument(where, "num_samples", ">= 1", num_samples);
+    require_out(where, out, queries() * num_samples);
+    std::vector<double> keys(static_cast<std::size_t>(items()));
+    std::vector<std::int32_t> order;
+    order.reserve(static_cast<std::size_t>(items()));
+    detail::PLQuery w;
+    w.reserve(items(), out.cols());
+    for (Index q = 0; q < queries(); ++q) {
+      detail::pl_load_query(where, scores, mask, q, w);
+      const S* z = scores.row(q);
+      for (Index s = 0; s < num_samples; ++s) {
+        for (const std::int32_t j : w.items)
+          keys[static_cast<std::size_t>(j)] = static_cast<double>(z[j]) + gumbel(gen);
+        write_top(keys, w.items, order, out.row(q * num_samples + s), out.cols());
+      }
+    }
+  }
+
+  /// Owning form: [Q num_samples, top_k].
+  template <std::uniform_random_bit_generator G>
+  [[nodiscard]] Rankings sample(G& gen, Index num_samples, Index top_k) const {
+    if (top_k < 1) detail::fail_argument("polo::PlackettLuce::sample", "top_k", ">= 1", top_k);
+    if (num_samples < 1) {
+      detail::fail_argument("polo::PlackettLuce::sample", "num_samples", ">= 1", num_samples);
+    }
+    Rankings out(queries() * num_samples, top_k);
+    sample(gen, num_samples, out);
+    return out;
+  }
+
+  /// The most probable ranking of each query (items by decreasing score, ties by index) into
+  /// `out [Q, k]`.
+  void mode(TokenView<std::int32_t> out) const {
+    constexpr std::string_view where = "polo::PlackettLuce::mode";
+    check(where);
+    require_out(where, out, queries());
+    std::vector<double> keys(static_cast<std::size_t>(items()));
+    std::vector<std::int32_t> order;
+    detail::PLQuery w;
+    w.reserve(items(), out.cols());
+    for (Index q = 0; q < queries(); ++q) {
+      detail::pl_load_query(where, scores, mask, q, w);
+      for (const std::int32_t j : w.items)
+        keys[static_cast<std::size_t>(j)] = static_cast<double>(scores(q, j));
+      write_top(keys, w.items, order, out.row(q), out.cols());
+    }
+  }
+
+  [[nodiscard]] Rankings mode(Index top_k) const {
+    if (top_k < 1) detail::fail_argument("polo::PlackettLuce::mode", "top_k", ">= 1", top_k);
+    Rankings out(queries(), top_k);
+    mode(out);
+    return out;
+  }
+
+  /// log pi(y_r) of each ranking row (a full ranking or a top-k prefix: the marginal probability
+  /// of that prefix) into `out [R]`, and, when `grad` is given, d log pi(y_r) / d s into
+  /// `grad [R, n]`: sum_{k<m} ([y_k = j] - p_k(j)).
+  void log_prob(TokenView<const std::int32_t> rankings, SeqView<double> out,
+                TokenView<S> grad = {}) const {
+    constexpr std::string_view where = "polo::PlackettLuce::log_prob";
+    check(where);
+    const Index per = detail::pl_samples_per_query(where, rankings, queries());
+    detail::require_shape(where, "out", out, rankings.rows());
+    if (!grad.is_null()) detail::require_shape(where, "grad", grad, rankings.rows(), items());
+    detail::PLQuery w;
+    w.reserve(items(), rankings.cols());
+    std::vector<double> ones(static_cast<std::size_t>(rankings.cols()), 1.0);
+    for (Index q = 0; q < queries(); ++q) {
+      detail::pl_load_query(where, scores, mask, q, w);
+      for (Index s = 0; s < per; ++s) {
+        const Index r = q * per + s;
+        const std::int32_t* y = rankings.row(r);
+        const Index m = detail::pl_load_ranking(where, y, rankings.cols(), r, q, w);
+        out[r] = detail::pl_log_prob(scores.row(q), y, m, w.max, w.denom.data());
+        if (!grad.is_null()) {
+          S* g = grad.row(r);
+          std::fill(g, g + items(), S{0});
+          detail::pl_accumulate_grad(y, m, ones.data(), 1.0, w, w.denom.data(), g);
+        }
+        detail::pl_unload_ranking(y, m, w);
+      }
+    }
+  }
+
+  [[nodiscard]] SeqArrayd log_prob(TokenView<const std::int32_t> rankings) const {
+    SeqArrayd out(rankings.rows());
+    log_prob(rankings, out);
+    return out;
+  }
+
+  [[nodiscard]] PLLogProb<S> log_prob_and_grad(TokenView<const std::int32_t> rankings) const {
+    PLLogProb<S> out{SeqArrayd(rankings.rows()), TokenArray<S>(rankings.rows(), items())};
+    log_prob(rankings, out.value, out.grad);
+    return out;
+  }
+
+  /// Entropy of the first position, H_q = -sum_j p_0(j) log p_0(j) (the softmax over the valid
+  /// items; 0 for a query without one), into `out [Q]`; with `grad`, dH_q / ds_qj =
+  /// -p_0(j) (log p_0(j) + H_q) into `grad [Q, n]`.
+  void first_entropy(SeqView<double> out, TokenView<S> grad = {}) const {
+    constexpr std::string_view where = "polo::PlackettLuce::first_entropy";
+    check(where);
+    detail::require_shape(where, "out", out, queries());
+    if (!grad.is_null()) detail::require_shape(where, "grad", grad, queries(), items());
+    detail::PLQuery w;
+    w.reserve(items(), 1);
+    for (Index q = 0; q < queries(); ++q) {
+      detail::pl_load_query(where, scores, mask, q, w);
+      double total = 0.0;
+      for (const std::int32_t j : w.items)
+        total += w.e[static_cast<std::size_t>(j)];
+      const double log_total = w.items.empty() ? 0.0 : std::log(total);
+      double h = 0.0;
+      for (const std::int32_t j : w.items) {
+        const double logp = static_cast<double>(scores(q, j)) - w.max - log_total;
+        h -= w.e[static_cast<std::size_t>(j)] / total * logp;
+      }
+      out[q] = h;
+      if (grad.is_null()) continue;
+      S* g = grad.row(q);
+      std::fill(g, g + items(), S{0});
+      for (const std::int32_t j : w.items) {
+        const double logp = static_cast<double>(scores(q, j)) - w.max - log_total;
+        g[j] = static_cast<S>(-w.e[static_cast<std::size_t>(j)] / total * (logp + h));
+      }
+    }
+  }
+
+  [[nodiscard]] SeqArrayd first_entropy() const {
+    SeqArrayd out(queries());
+    first_entropy(out);
+    return out;
+  }
+
+ private:
+  void check(std::string_view where) const {
+    if (scores.is_null()) detail::fail_argument(where, "scores", "given ([Q, n])", "none");
+    detail::require_mask_shape(where, mask, scores.rows(), scores.cols());
+  }
+
+  static void require_out(std::string_view where, TokenView<std::int32_t> out, Index rows) {
+    if (out.cols() < 1) detail::fail_argument(where, "out cols (top k)", ">= 1", out.cols());
+    detail::require_shape(where, "out", out, rows, out.cols());
+  }
+
+  /// The `k` items with the largest keys, best first (ties by index), then -1 for empty slots.
+  static void write_top(const std::vector<double>& keys, const std::vector<std::int32_t>& items,
+                        std::vector<std::int32_t>& order, std::int32_t* row, Index k) {
+    order.assign(items.begin(), items.end());
+    const auto m =
+        static_cast<std::ptrdiff_t>(std::min<Index>(k, static_cast<Index>(items.size())));
+    const auto better = [&](std::int32_t a, std::int32_t b) {
+      const double ka = keys[static_cast<std::size_t>(a)];
+      const double kb = keys[static_cast<std::size_t>(b)];
+      return ka > kb || (ka == kb && a < b);
+    };
+    if (m < static_cast<std::ptrdiff_t>(order.size()) && m > 0) {
+      std::nth_element(order.begin(), order.begin() + (m - 1), order.end(), better);
+    }
+    std::sort(order.begin(), order.begin() + m, better);
+    std::copy(order.begin(), order.begin() + m, row);
+    std::fill(row + m, row + k, -1);
+  }
+};
+
+}  // namespace polo
