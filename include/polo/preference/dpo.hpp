@@ -332,17 +332,17 @@ struct DPO {
   }
 
   template <class S>
-  void check_inputs(const PreferenceInputs<S>& in) const {
+  void check_inputs(const PreferenceInputs<S>& in, Index b) const {
     const bool ipo_norm = ipo_length_normalized && has(DpoLossType::ipo);
     const bool norm = has(DpoLossType::sigmoid_norm) || ipo_norm;
     const char* why = ipo_norm ? "ipo with ipo_length_normalized averages per token"
                                : "loss_type sigmoid_norm averages per token";
     if (norm) {
-      detail::require_length(name, "chosen_length", in.chosen_length, why);
-      detail::require_length(name, "rejected_length", in.rejected_length, why);
+      detail::require_length(name, "chosen_length", in.chosen_length, b, why);
+      detail::require_length(name, "rejected_length", in.rejected_length, b, why);
     }
     if (has(DpoLossType::sft)) {
-      detail::require_length(name, "chosen_length", in.chosen_length,
+      detail::require_length(name, "chosen_length", in.chosen_length, b,
                              "loss_type sft is a token mean over the chosen completions");
     }
     if (!in.weights.is_null() && (has(DpoLossType::aot) || has(DpoLossType::aot_unpaired))) {
@@ -366,7 +366,7 @@ struct DPO {
     validate();
     const bool use_ref = !reference_free;
     const Index b = detail::require_pairs(name, in, use_ref);
-    check_inputs(in);
+    check_inputs(in, b);
     detail::require_grad_output(name, "grad_chosen_logp", grad_c, b);
     detail::require_grad_output(name, "grad_rejected_logp", grad_r, b);
     const bool keep = !per_pair.is_null();
@@ -400,6 +400,7 @@ struct DPO {
     }
 
     double value = 0.0;
+    double probe = 0.0;  // NaN iff an input is: a saturated loss would hide an inf input
     detail::MetricSums sums;
     for (Index i = 0; i < b; ++i) {
       Pair p;
@@ -414,6 +415,7 @@ struct DPO {
       p.delta = delta;
       sums.add(beta, c_w(i), c_l(i), r_w(i), r_l(i));
       const double w_i = weighted ? static_cast<double>(in.weights[i]) : 1.0;
+      probe += (c_w(i) + c_l(i) + r_w(i) + r_l(i) + w_i) * 0.0;
       double loss = 0.0;
       double d_w = 0.0;
       double d_l = 0.0;
@@ -443,7 +445,7 @@ struct DPO {
       });
     }
 
-    if (!detail::all_finite(value, grad_c, grad_r)) {
+    if (!detail::all_finite(value + probe, grad_c, grad_r)) {
       detail::fail_nonfinite(name, in, use_ref, value, "a score or a squared margin overflowed");
     }
     return {value, sums.finish(b)};

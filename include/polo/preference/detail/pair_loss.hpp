@@ -20,12 +20,12 @@
 namespace polo::detail {
 
 /// Checks the shapes of a preference batch and returns B. `need_ref`: the reference log-probs are
-/// required; else they are ignored.
+/// required; else they are ignored. An empty batch needs nothing (an empty array views as null).
 template <class S>
 Index require_pairs(std::string_view where, const PreferenceInputs<S>& in, bool need_ref) {
   const Index b = in.chosen_logp.size();
   require_shape(where, "rejected_logp", in.rejected_logp, b);
-  if (need_ref) {
+  if (need_ref && b > 0) {
     require_present(where, "ref_chosen_logp", in.ref_chosen_logp, "the loss needs the reference");
     require_present(where, "ref_rejected_logp", in.ref_rejected_logp,
                     "the loss needs the reference");
@@ -40,11 +40,20 @@ Index require_pairs(std::string_view where, const PreferenceInputs<S>& in, bool 
   return b;
 }
 
-/// Requires a length input that `because` needs.
+/// Requires a length input that `because` needs (in a non-empty batch of `b` pairs): present,
+/// finite and >= 0 (a NaN length would otherwise pass the clamp to 1 unnoticed).
 template <class S>
-void require_length(std::string_view where, std::string_view field, SeqView<const S> v,
+void require_length(std::string_view where, std::string_view field, SeqView<const S> v, Index b,
                     std::string_view because) {
+  if (b == 0) return;
   require_present(where, field, v, because);
+  check_finite(where, field, v);
+  for (Index i = 0; i < v.size(); ++i) {
+    if (static_cast<double>(v[i]) < 0.0) {
+      fail_argument(where, fmt::format("{}[{}]", field, i), ">= 0 (a token count)",
+                    static_cast<double>(v[i]));
+    }
+  }
 }
 
 /// The token count of a completion, at least 1 (TRL's clamp(min=1)).
