@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "polo/preference/dpo.hpp"
+#include "polo/preference/reference_free.hpp"
 #include "polo/preference/sequences.hpp"
 #include "test_support.hpp"
 
@@ -664,6 +665,43 @@ TEST_CASE("Token helper refuses inconsistent shapes", "[preference][dpo]") {
                                        "or both absent, got only ref_chosen_logp"));
   CHECK_THAT(msg({w, l2, w, w}), Contains("ref_rejected_logp shape must be [2, 3], got [2, 2]"));
   CHECK_THAT(msg({w, l2, {}, {}, mask3}), Contains("mask shape must be [2, 2], got [2, 3]"));
+}
+
+TEST_CASE("DPO docs usage runs", "[preference][dpo]") {
+  // The usage snippet of docs/algorithms/dpo.md, with checks of what it computes.
+  // Two pairs as [B, T] token log-probs under the policy and the reference (any model).
+  polo::TokenArrayd chosen(2, 3), rejected(2, 3), ref_chosen(2, 3), ref_rejected(2, 3);
+  chosen << -0.5, -1.0, -0.2, -0.9, -0.3, 0.0;
+  rejected << -1.5, -0.7, -2.0, -0.4, -1.1, -0.6;
+  ref_chosen << -0.6, -1.1, -0.4, -1.0, -0.2, 0.0;
+  ref_rejected << -1.2, -0.8, -1.5, -0.5, -1.0, -0.6;
+  polo::MaskArray chosen_mask = polo::MaskArray::Ones(2, 3);
+  polo::MaskArray rejected_mask = polo::MaskArray::Ones(2, 3);
+  chosen_mask(1, 2) = 0;  // padding: never read
+  const polo::TokenPreferenceInputs<double> tokens{chosen,       rejected,    ref_chosen,
+                                                   ref_rejected, chosen_mask, rejected_mask};
+  const auto seq = polo::reduce_preferences(tokens);  // summed log-probs and lengths, [B]
+
+  const polo::DPO dpo{.beta = 0.1};  // loss_type sigmoid
+  const auto out = dpo(seq.inputs());
+  // out.value, out.grad_chosen_logp / out.grad_rejected_logp [B], out.per_pair,
+  // out.metrics.rewards_accuracies ... as TRL logs them. Back to the tokens for the model:
+  const auto grads = polo::preference_token_grads(tokens, out);  // [B, T] each, 0 on padding
+
+  // MPO: several loss types with weights (TRL loss_type=[...], loss_weights=[...]).
+  const polo::DPO mpo{.loss_types = {{polo::DpoLossType::sigmoid, 0.8},
+                                     {polo::DpoLossType::bco_pair, 0.2},
+                                     {polo::DpoLossType::sft, 1.0}}};
+  const double mpo_loss = mpo(seq.inputs()).value;
+
+  // No reference model: SimPO on the same sums and lengths.
+  const auto simpo = polo::SimPO{.beta = 2.5, .gamma_beta_ratio = 0.55}(seq.inputs());
+  CHECK(seq.chosen_length[1] == 2.0);
+  CHECK(out.value == Approx(out.per_pair.mean()).epsilon(1e-15));
+  CHECK(grads.chosen_logp(1, 2) == 0.0);
+  CHECK(grads.chosen_logp(0, 1) == out.grad_chosen_logp[0]);
+  CHECK(std::isfinite(mpo_loss));
+  CHECK(simpo.metrics.rewards_chosen == Approx(2.5 * (-1.7 / 3 - 1.2 / 2) / 2));
 }
 
 }  // namespace dpo_test

@@ -143,4 +143,16 @@ TokenPreferenceGrads<S> preference_token_grads(const TokenPreferenceInputs<S>& i
   return out;
 }
 
+/// The same from a loss result's `grad_chosen_logp` and `grad_rejected_logp`.
+template <class S, class Result>
+requires requires(const Result& r) {
+  SeqView<const S>(r.grad_chosen_logp);
+  SeqView<const S>(r.grad_rejected_logp);
+}
+TokenPreferenceGrads<S> preference_token_grads(const TokenPreferenceInputs<S>& in,
+                                               const Result& result) {
+  return preference_token_grads(in, SeqView<const S>(result.grad_chosen_logp),
+                                SeqView<const S>(result.grad_rejected_logp));
+}
+
 }  // namespace polo
