@@ -32,6 +32,27 @@ struct NashSolution {
 
 namespace detail {
 
+// Plain loops instead of Eigen's vectorized reductions: GCC 12 with -march=native (AVX-512)
+// reports a false maybe-uninitialized inside Eigen's packet reductions, and K is tiny.
+inline double sum_of(const Eigen::VectorXd& v) {
+  double s = 0.0;
+  for (Index i = 0; i < v.size(); ++i)
+    s += v[i];
+  return s;
+}
+
+/// max_y (P pi)_y: the best response's win rate against pi.
+inline double best_response_win_rate(const Eigen::MatrixXd& p, const Eigen::VectorXd& pi) {
+  double best = -std::numeric_limits<double>::infinity();
+  for (Index y = 0; y < p.rows(); ++y) {
+    double r = 0.0;
+    for (Index j = 0; j < p.cols(); ++j)
+      r += p(y, j) * pi[j];
+    best = std::max(best, r);
+  }
+  return best;
+}
+
 inline constexpr std::string_view kNashName = "polo::nash";
 
 /// Square, entries in [0, 1], P + P^T = 1 and a diagonal of 1/2 (within `tol`).
@@ -69,8 +90,8 @@ inline void require_policy(std::string_view where, std::string_view field,
       fail_argument(where, fmt::format("{}[{}]", field, i), "finite and >= 0", pi[i]);
     }
   }
-  if (std::abs(pi.sum() - 1.0) > tol) {
-    fail_argument(where, fmt::format("sum of {}", field), "1", pi.sum());
+  if (std::abs(sum_of(pi) - 1.0) > tol) {
+    fail_argument(where, fmt::format("sum of {}", field), "1", sum_of(pi));
   }
 }
 
@@ -89,14 +110,19 @@ inline double win_rate(const Eigen::MatrixXd& p, const Eigen::VectorXd& pi1,
   detail::require_preference_matrix("polo::win_rate", p);
   detail::require_policy("polo::win_rate", "pi1", pi1, p.rows());
   detail::require_policy("polo::win_rate", "pi2", pi2, p.rows());
-  return pi1.dot(p * pi2);
+  double total = 0.0;
+  for (Index i = 0; i < p.rows(); ++i) {
+    for (Index j = 0; j < p.cols(); ++j)
+      total += pi1[i] * p(i, j) * pi2[j];
+  }
+  return total;
 }
 
 /// The best response's win rate against `pi` minus 1/2: 0 at a Nash policy, up to 1/2.
 inline double exploitability(const Eigen::MatrixXd& p, const Eigen::VectorXd& pi) {
   detail::require_preference_matrix("polo::exploitability", p);
   detail::require_policy("polo::exploitability", "policy", pi, p.rows());
-  return (p * pi).maxCoeff() - 0.5;
+  return detail::best_response_win_rate(p, pi) - 0.5;
 }
 
 /// The exact von Neumann winner of `p`, by the simplex method with Bland's rule (which cannot
@@ -165,8 +191,8 @@ inline NashSolution nash_policy(const Eigen::MatrixXd& p) {
     const Index b = basis[static_cast<std::size_t>(i)];
     if (b < k) w[b] = std::max(0.0, t(i, cols - 1));
   }
-  out.policy = w / w.sum();
-  out.exploitability = (p * out.policy).maxCoeff() - 0.5;
+  out.policy = w / detail::sum_of(w);
+  out.exploitability = detail::best_response_win_rate(p, out.policy) - 0.5;
   return out;
 }
 
