@@ -25,6 +25,24 @@
 #include "polo/losses/result.hpp"
 #include "polo/losses/value_loss.hpp"
 
+#include "polo/preference/dno.hpp"
+#include "polo/preference/dpo.hpp"
+#include "polo/preference/inpo.hpp"
+#include "polo/preference/inputs.hpp"
+#include "polo/preference/nash.hpp"
+#include "polo/preference/pit.hpp"
+#include "polo/preference/reference_free.hpp"
+#include "polo/preference/reward_model.hpp"
+#include "polo/preference/sequences.hpp"
+#include "polo/preference/srpo.hpp"
+
+#include "polo/ranking/listmle.hpp"
+#include "polo/ranking/metrics.hpp"
+#include "polo/ranking/pg_rank.hpp"
+#include "polo/ranking/pl_rank.hpp"
+#include "polo/ranking/plackett_luce.hpp"
+#include "polo/ranking/result.hpp"
+
 #include "polo/nn/activation.hpp"
 #include "polo/nn/checkpoint.hpp"
 #include "polo/nn/clip.hpp"
@@ -39,4 +57,10 @@
 #include "polo/distributions/gaussian.hpp"
 
 #include "polo/envs/cartpole.hpp"
+#include "polo/envs/ltr.hpp"
 #include "polo/envs/vector_env.hpp"
+
+#include "polo/sampling/knapsack.hpp"
+#include "polo/sampling/success_rate.hpp"
+
+#include "polo/metrics/ranking_accuracy.hpp"
