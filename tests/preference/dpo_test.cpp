@@ -704,4 +704,57 @@ TEST_CASE("DPO docs usage runs", "[preference][dpo]") {
   CHECK(simpo.metrics.rewards_chosen == Approx(2.5 * (-1.7 / 3 - 1.2 / 2) / 2));
 }
 
+TEST_CASE("DPO invariances: pair order, padding width", "[preference][dpo]") {
+  polo::Rng gen(31);
+  const Batch<> b = random_batch(gen, 5);
+  const std::vector<Index> perm = {3, 0, 4, 1, 2};
+  Batch<> shuffled = b;
+  for (std::size_t k = 0; k < perm.size(); ++k) {
+    const auto i = static_cast<Index>(k);
+    shuffled.cw[i] = b.cw[perm[k]];
+    shuffled.cl[i] = b.cl[perm[k]];
+    shuffled.rw[i] = b.rw[perm[k]];
+    shuffled.rl[i] = b.rl[perm[k]];
+    shuffled.nw[i] = b.nw[perm[k]];
+    shuffled.nl[i] = b.nl[perm[k]];
+    shuffled.weights[i] = b.weights[perm[k]];
+  }
+  for (const DpoLossType type : kAllTypes) {
+    INFO("type " << static_cast<int>(type));
+    Batch<> x = b;
+    Batch<> y = shuffled;
+    if (type == DpoLossType::aot || type == DpoLossType::aot_unpaired) {
+      x.weights.resize(0);
+      y.weights.resize(0);
+    }
+    const DPO loss{.loss_type = type, .label_smoothing = 0.1};
+    const auto a = loss(x.inputs());
+    const auto c = loss(y.inputs());
+    CHECK(c.value == Approx(a.value).epsilon(1e-13));
+    for (std::size_t k = 0; k < perm.size(); ++k) {
+      const auto i = static_cast<Index>(k);
+      CHECK(c.grad_chosen_logp[i] == Approx(a.grad_chosen_logp[perm[k]]).epsilon(1e-13));
+      CHECK(c.grad_rejected_logp[i] == Approx(a.grad_rejected_logp[perm[k]]).epsilon(1e-13));
+    }
+  }
+  // extra padding columns (holding NaN) change nothing
+  const double nan = polo_test::kNaN;
+  const auto w = polo_test::tokens({{-1, -2, -0.5}, {-0.3, -0.2, -0.1}});
+  const auto l = polo_test::tokens({{-3, -1}, {-2, -2}});
+  const auto mw = polo_test::tokens({{1, 1, 1}, {1, 0, 0}});
+  const auto ml = polo_test::tokens({{1, 1}, {1, 1}});
+  const auto w_wide = polo_test::tokens({{-1, -2, -0.5, nan, nan}, {-0.3, nan, nan, nan, nan}});
+  const auto mw_wide = polo_test::tokens({{1, 1, 1, 0, 0}, {1, 0, 0, 0, 0}});
+  const polo::TokenPreferenceInputs<double> narrow{w, l, {}, {}, mw, ml};
+  const polo::TokenPreferenceInputs<double> wide{w_wide, l, {}, {}, mw_wide, ml};
+  const DPO free_norm{.beta = 2.0, .loss_type = DpoLossType::sigmoid_norm, .reference_free = true};
+  const auto a = free_norm(polo::reduce_preferences(narrow).inputs());
+  const auto c = free_norm(polo::reduce_preferences(wide).inputs());
+  CHECK(c.value == a.value);
+  CHECK(c.grad_chosen_logp[1] == a.grad_chosen_logp[1]);
+  const auto grads = polo::preference_token_grads(wide, c);
+  CHECK(grads.chosen_logp(1, 4) == 0.0);
+  CHECK(grads.chosen_logp(0, 2) == c.grad_chosen_logp[0]);
+}
+
 }  // namespace dpo_test

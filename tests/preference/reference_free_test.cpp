@@ -268,4 +268,13 @@ TEST_CASE("SimPO, CPO and ORPO refuse bad inputs with messages", "[preference][s
   }
 }
 
+TEST_CASE("SimPO, CPO and ORPO of an empty batch are 0", "[preference][simpo]") {
+  const SeqArrayd none(0);
+  const PreferenceInputs<double> in{none, none, {}, {}, none, none, {}};
+  CHECK(SimPO{}(in).value == 0.0);
+  CHECK(CPO{}(in).value == 0.0);
+  CHECK(ORPO{}(in).value == 0.0);
+  CHECK(ORPO{}(in).metrics.nll_loss == 0.0);
+}
+
 }  // namespace reference_free_test

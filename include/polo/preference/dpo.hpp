@@ -348,7 +348,7 @@ struct DPO {
     if (!in.weights.is_null() && (has(DpoLossType::aot) || has(DpoLossType::aot_unpaired))) {
       detail::fail_argument(name, "weights",
                             "absent with loss_type aot or aot_unpaired (a sorted loss has no "
-                            "per-pair weight; TRL refuses it too)",
+                            "per-pair weight; TRL calls them incompatible)",
                             "given");
     }
   }
