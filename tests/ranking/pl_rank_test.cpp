@@ -160,3 +160,24 @@ TEST_CASE("PL-Rank refuses bad inputs with messages", "[ranking]") {
 }
 
 }  // namespace pl_rank_test
+
+namespace pl_rank_underflow_test {
+
+TEST_CASE("PG-Rank and PL-Rank stay finite and exact when denominators underflow", "[ranking]") {
+  const polo::TokenArrayd big = polo_test::tokens({{1000.0, 999.0, 0.0, -1.0, 0.5}});
+  const polo::TokenArrayd rel = polo_test::tokens({{2, 0, 1, 3, 0}});
+  const polo::Rankings y = polo_ranking_test::rankings({{0, 1, 2}, {0, 1, 4}, {1, 0, 3}});
+  const auto pl = polo::PLRank{}(polo::RankingInputs<double>{big, rel, y});
+  const auto pg = polo::PGRank{}(polo::RankingInputs<double>{big, rel, y});
+  CHECK(pl.grad_scores.isFinite().all());
+  CHECK(pg.grad_scores.isFinite().all());
+  const auto one = polo::PLRank{.estimator = polo::PLRankEstimator::pl_rank_1}(
+      polo::RankingInputs<double>{big, rel, y});
+  CHECK(one.grad_scores.isFinite().all());
+  auto f = [&](const polo::TokenArrayd& x) {
+    return polo::PGRank{}(polo::RankingInputs<double>{x, rel, y}).value;
+  };
+  POLO_CHECK_GRADIENT(f, big, pg.grad_scores);
+}
+
+}  // namespace pl_rank_underflow_test

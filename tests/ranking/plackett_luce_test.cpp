@@ -254,3 +254,30 @@ TEST_CASE("PL refuses bad inputs with messages", "[ranking]") {
 }
 
 }  // namespace plackett_luce_test
+
+namespace plackett_luce_underflow_test {
+
+TEST_CASE("Denominators that underflow switch to log space: finite, exact, differentiable",
+          "[ranking]") {
+  // After items 0 and 1 are placed, every item left sits ~1000 below: exp(s - max) underflows.
+  polo::TokenArrayd s = polo_test::tokens({{1000.0, 999.0, 0.0, -1.0, 0.5}});
+  const polo::Rankings y = polo_ranking_test::rankings({{0, 1, 2, 3}, {0, 1, 4, 2}});
+  const auto out = polo::PlackettLuce<double>{s}.log_prob_and_grad(y);
+  // By hand, in log space: log p = s_y - logsumexp(remaining).
+  auto lse = [](std::initializer_list<double> v) {
+    double hi = *std::max_element(v.begin(), v.end()), sum = 0.0;
+    for (const double x : v)
+      sum += std::exp(x - hi);
+    return hi + std::log(sum);
+  };
+  const double expected = 1000.0 - lse({1000, 999, 0, -1, 0.5}) + 999.0 - lse({999, 0, -1, 0.5}) +
+                          0.0 - lse({0, -1, 0.5}) + -1.0 - lse({-1, 0.5});
+  CHECK(out.value[0] == Approx(expected).epsilon(1e-12));
+  auto f = [&](const polo::TokenArrayd& x) {
+    return polo::PlackettLuce<double>{x}.log_prob(y).sum();
+  };
+  const polo::TokenArrayd g = out.grad.row(0) + out.grad.row(1);
+  POLO_CHECK_GRADIENT(f, s, polo::TokenArrayd(g));
+}
+
+}  // namespace plackett_luce_underflow_test

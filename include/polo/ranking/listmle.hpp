@@ -97,9 +97,9 @@ struct ListMLE {
       for (Index s = 0; s < per; ++s) {
         const Index r = q * per + s;
         const std::int32_t* y = in.rankings.row(r);
-        const Index m = detail::pl_load_ranking(where, y, k, r, q, w);
-        const double lp = detail::pl_log_prob(in.scores.row(q), y, m, w.max, w.denom.data());
-        detail::pl_accumulate_grad(y, m, ones.data(), -inv_k * inv_q, w, w.denom.data(), g);
+        const Index m = detail::pl_load_ranking(where, in.scores.row(q), y, k, r, q, w);
+        const double lp = detail::pl_log_prob(in.scores.row(q), y, m, w);
+        detail::pl_accumulate_grad(y, m, ones.data(), -inv_k * inv_q, w, g);
         detail::pl_unload_ranking(y, m, w);
         loss -= lp * inv_k;
         logp_sum += lp;

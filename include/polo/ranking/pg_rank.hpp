@@ -87,6 +87,7 @@ struct PGRank {
     std::vector<double> credit(static_cast<std::size_t>(per) * (ks + 1));  // U_i or RTG_ik
     std::vector<double> total(ks + 1);
     std::vector<Index> lengths(static_cast<std::size_t>(per));
+    std::vector<unsigned char> exact(static_cast<std::size_t>(per));
     std::vector<double> adv(ks);
     const std::size_t width = reward_to_go ? ks + 1 : 1;
     const double inv_q = 1.0 / static_cast<double>(nq);
@@ -104,14 +105,13 @@ struct PGRank {
       for (Index s = 0; s < per; ++s) {
         const Index r = q * per + s;
         const std::int32_t* y = in.rankings.row(r);
-        const Index m = detail::pl_load_ranking(where, y, k, r, q, w);
+        const Index m = detail::pl_load_ranking(where, z, y, k, r, q, w);
         const auto off = static_cast<std::size_t>(s) * ks;
         lengths[static_cast<std::size_t>(s)] = m;
+        exact[static_cast<std::size_t>(s)] = w.exact ? 1 : 0;
         for (Index p = 0; p < m; ++p) {
-          const auto d = w.denom[static_cast<std::size_t>(p)];
-          denoms[off + static_cast<std::size_t>(p)] = d;
-          logps[off + static_cast<std::size_t>(p)] =
-              static_cast<double>(z[y[p]]) - w.max - std::log(d);
+          denoms[off + static_cast<std::size_t>(p)] = w.denom[static_cast<std::size_t>(p)];
+          logps[off + static_cast<std::size_t>(p)] = detail::pl_log_p(z, y, p, w);
           logp_sum += logps[off + static_cast<std::size_t>(p)];
         }
         detail::pl_unload_ranking(y, m, w);
@@ -146,8 +146,15 @@ struct PGRank {
           adv[static_cast<std::size_t>(p)] = c[slot] - b;
           loss -= adv[static_cast<std::size_t>(p)] * logps[off + static_cast<std::size_t>(p)];
         }
-        detail::pl_accumulate_grad(in.rankings.row(q * per + s), m, adv.data(), -inv_k * inv_q, w,
-                                   denoms.data() + off, g);
+        const std::int32_t* y = in.rankings.row(q * per + s);
+        if (exact[static_cast<std::size_t>(s)] != 0) {  // rare: reload for the exact probabilities
+          detail::pl_load_ranking(where, z, y, k, q * per + s, q, w);
+          detail::pl_accumulate_grad(y, m, adv.data(), -inv_k * inv_q, w, g);
+          detail::pl_unload_ranking(y, m, w);
+        } else {
+          detail::pl_accumulate_grad_fast(y, m, adv.data(), -inv_k * inv_q, w, denoms.data() + off,
+                                          g);
+        }
       }
       if (!per_query.is_null()) per_query[q] = loss * inv_k;
       out.value += loss * inv_k * inv_q;

@@ -83,12 +83,24 @@ struct PLRank {
       for (Index s = 0; s < per; ++s) {
         const Index r = q * per + s;
         const std::int32_t* y = in.rankings.row(r);
-        const Index m = detail::pl_load_ranking(where, y, k, r, q, w);
+        const Index m = detail::pl_load_ranking(where, in.scores.row(q), y, k, r, q, w);
         detail::pl_unload_ranking(y, m, w);
         util.reward_to_go(y, m, rtg.data());
         utility_sum += rtg[0];
         if (estimator == PLRankEstimator::pl_rank_1) {
-          detail::pl_accumulate_grad(y, m, rtg.data(), inv_k, w, w.denom.data(), ascent.data());
+          detail::pl_accumulate_grad(y, m, rtg.data(), inv_k, w, ascent.data());
+          continue;
+        }
+        if (w.exact) {  // rare underflow: PL-Rank-2 by its definition, O(n k)
+          for (Index p = 0; p < m; ++p) {
+            ascent[static_cast<std::size_t>(y[p])] += inv_k * rtg[static_cast<std::size_t>(p) + 1];
+            const double* prob = w.probs.data() + p * n;
+            for (const std::int32_t j : w.items) {
+              const auto jj = static_cast<std::size_t>(j);
+              ascent[jj] +=
+                  inv_k * prob[j] * (util.theta(p) * rho[jj] - rtg[static_cast<std::size_t>(p)]);
+            }
+          }
           continue;
         }
         // PL-Rank-3, with the running sums taken from the back: CW_p = CW - SW_p, where

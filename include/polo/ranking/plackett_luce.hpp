@@ -133,12 +133,12 @@ struct PlackettLuce {
       for (Index s = 0; s < per; ++s) {
         const Index r = q * per + s;
         const std::int32_t* y = rankings.row(r);
-        const Index m = detail::pl_load_ranking(where, y, rankings.cols(), r, q, w);
-        out[r] = detail::pl_log_prob(scores.row(q), y, m, w.max, w.denom.data());
+        const Index m = detail::pl_load_ranking(where, scores.row(q), y, rankings.cols(), r, q, w);
+        out[r] = detail::pl_log_prob(scores.row(q), y, m, w);
         if (!grad.is_null()) {
           S* g = grad.row(r);
           std::fill(g, g + items(), S{0});
-          detail::pl_accumulate_grad(y, m, ones.data(), 1.0, w, w.denom.data(), g);
+          detail::pl_accumulate_grad(y, m, ones.data(), 1.0, w, g);
         }
         detail::pl_unload_ranking(y, m, w);
       }

@@ -8,7 +8,10 @@
 //   d log p_k(y_k) / d s_j = [y_k = j] - e_j / D_k [j unplaced at k].
 // The D_k are summed from the back (the items left after the prefix, then the prefix in reverse),
 // never as total minus the placed ones, which cancels catastrophically once the placed items
-// carry almost all the mass.
+// carry almost all the mass. When a D_k underflows (the items left late in the prefix sit more
+// than ~650 below the best score, as a nearly deterministic policy makes them), the ranking
+// switches to exact log-space denominators and per-position probabilities, O(n k) instead of
+// O(n + k): rare, and never NaN.
 
 #include <cmath>
 #include <cstdint>
@@ -28,12 +31,14 @@ namespace polo::detail {
 
 /// Scratch for one query, reused for every query of a call (allocated once per call).
 struct PLQuery {
-  std::vector<double> e;              ///< exp(s_j - max) for valid items, exactly 0 for padding
-  std::vector<std::int32_t> items;    ///< the valid items, in index order
-  std::vector<unsigned char> valid;   ///< 1 for a valid item
-  std::vector<unsigned char> placed;  ///< 1 for an item of the current ranking prefix
-  std::vector<double> denom;          ///< D_k of the current ranking prefix
-  std::vector<double> scratch;        ///< per-position weights of the callers
+  std::vector<double> e;             ///< exp(s_j - max) for valid items, exactly 0 for padding
+  std::vector<std::int32_t> items;   ///< the valid items, in index order
+  std::vector<unsigned char> valid;  ///< 1 for a valid item
+  std::vector<std::int32_t> placed;  ///< 1 + position for an item of the current prefix, else 0
+  std::vector<double> denom;         ///< D_k of the current ranking prefix
+  std::vector<double> log_denom;     ///< log D_k (unshifted), only when `exact`
+  std::vector<double> probs;         ///< p_k(j) at [k n + j], only when `exact`
+  bool exact = false;                ///< the current ranking needed log-space denominators
   double max = 0.0;
   Index n = 0;
 
@@ -44,7 +49,8 @@ struct PLQuery {
     valid.assign(size, 0);
     placed.assign(size, 0);
     denom.assign(static_cast<std::size_t>(positions) + 1, 0.0);
-    scratch.assign(static_cast<std::size_t>(positions) + 1, 0.0);
+    log_denom.assign(static_cast<std::size_t>(positions) + 1, 0.0);
+    probs.clear();
     n = items_per_query;
   }
   [[nodiscard]] Index valid_count() const noexcept { return static_cast<Index>(items.size()); }
@@ -74,11 +80,42 @@ void pl_load_query(std::string_view where, TokenView<const S> scores, const Mask
   }
 }
 
+/// log D_k by a running log-sum-exp from the back, and every p_k(j).
+template <class S>
+void pl_exact_denominators(const S* z, const std::int32_t* y, Index m, PLQuery& w) {
+  double hi = -std::numeric_limits<double>::infinity();
+  double sum = 0.0;
+  auto add = [&](double v) {
+    if (v > hi) {
+      sum = sum * std::exp(hi - v) + 1.0;
+      hi = v;
+    } else {
+      sum += std::exp(v - hi);
+    }
+  };
+  for (const std::int32_t j : w.items)
+    if (w.placed[static_cast<std::size_t>(j)] == 0) add(static_cast<double>(z[j]));
+  for (Index p = m - 1; p >= 0; --p) {
+    add(static_cast<double>(z[y[p]]));
+    w.log_denom[static_cast<std::size_t>(p)] = hi + std::log(sum);
+  }
+  w.probs.assign(static_cast<std::size_t>(m * w.n), 0.0);
+  for (const std::int32_t j : w.items) {
+    const auto jj = static_cast<std::size_t>(j);
+    const Index last = w.placed[jj] == 0 ? m - 1 : w.placed[jj] - 1;  // still unplaced up to here
+    for (Index p = 0; p <= last; ++p) {
+      w.probs[static_cast<std::size_t>(p * w.n) + jj] =
+          std::exp(static_cast<double>(z[j]) - w.log_denom[static_cast<std::size_t>(p)]);
+    }
+  }
+}
+
 /// Checks ranking row `r` (of query `q`) against the loaded query, marks its items placed and
 /// fills D_k (after a throw the marks are left: the scratch dies with the call). Returns the prefix
 /// length m: the entries before the first -1.
-inline Index pl_load_ranking(std::string_view where, const std::int32_t* y, Index k, Index r,
-                             Index q, PLQuery& w) {
+template <class S>
+Index pl_load_ranking(std::string_view where, const S* z, const std::int32_t* y, Index k, Index r,
+                      Index q, PLQuery& w) {
   Index m = k;
   for (Index c = 0; c < k; ++c) {
     const std::int32_t v = y[c];
@@ -101,15 +138,19 @@ inline Index pl_load_ranking(std::string_view where, const std::int32_t* y, Inde
     if (w.placed[item] != 0) {
       fail_argument(where, field(), fmt::format("an item not already ranked in row {}", r), v);
     }
-    w.placed[item] = 1;
+    w.placed[item] = static_cast<std::int32_t>(c) + 1;
   }
   double rest = 0.0;
   for (const std::int32_t j : w.items)
     if (w.placed[static_cast<std::size_t>(j)] == 0) rest += w.e[static_cast<std::size_t>(j)];
+  double smallest = 1.0;
   for (Index p = m - 1; p >= 0; --p) {
     rest += w.e[static_cast<std::size_t>(y[p])];
     w.denom[static_cast<std::size_t>(p)] = rest;
+    smallest = std::min(smallest, rest);
   }
+  w.exact = !(smallest > 1e-280);
+  if (w.exact) pl_exact_denominators(z, y, m, w);
   return m;
 }
 
@@ -119,21 +160,29 @@ inline void pl_unload_ranking(const std::int32_t* y, Index m, PLQuery& w) {
     w.placed[static_cast<std::size_t>(y[p])] = 0;
 }
 
-/// log pi(y_{0:m}) = sum_{k<m} log p_k(y_k), given the denominators of the ranking.
+/// log p_p(y_p) of the loaded ranking.
 template <class S>
-double pl_log_prob(const S* z, const std::int32_t* y, Index m, double max, const double* denom) {
+double pl_log_p(const S* z, const std::int32_t* y, Index p, const PLQuery& w) {
+  const auto k = static_cast<std::size_t>(p);
+  if (w.exact) return static_cast<double>(z[y[p]]) - w.log_denom[k];
+  return static_cast<double>(z[y[p]]) - w.max - std::log(w.denom[k]);
+}
+
+/// log pi(y_{0:m}) = sum_{k<m} log p_k(y_k) of the loaded ranking.
+template <class S>
+double pl_log_prob(const S* z, const std::int32_t* y, Index m, const PLQuery& w) {
   double lp = 0.0;
   for (Index p = 0; p < m; ++p)
-    lp += static_cast<double>(z[y[p]]) - max - std::log(denom[p]);
+    lp += pl_log_p(z, y, p, w);
   return lp;
 }
 
-/// grad_j += scale * sum_{k<m} a_k d log p_k(y_k) / d s_j for a ranking with denominators
-/// `denom`. For an item placed at p that is a_p - e_j sum_{k<=p} a_k / D_k; for an unplaced valid
-/// item -e_j sum_{k<m} a_k / D_k; padding gets nothing (e_j = 0 there).
+/// grad_j += scale * sum_{k<m} a_k d log p_k(y_k) / d s_j for a ranking with (non-underflowing)
+/// denominators `denom`. For an item placed at p that is a_p - e_j sum_{k<=p} a_k / D_k; for an
+/// unplaced valid item -e_j sum_{k<m} a_k / D_k; padding gets nothing (e_j = 0 there).
 template <class T>
-void pl_accumulate_grad(const std::int32_t* y, Index m, const double* a, double scale,
-                        const PLQuery& w, const double* denom, T* grad) {
+void pl_accumulate_grad_fast(const std::int32_t* y, Index m, const double* a, double scale,
+                             const PLQuery& w, const double* denom, T* grad) {
   double after = 0.0;  // sum_{k>p} a_k / D_k
   for (Index p = m - 1; p >= 0; --p) {
     const auto j = static_cast<std::size_t>(y[p]);
@@ -143,6 +192,22 @@ void pl_accumulate_grad(const std::int32_t* y, Index m, const double* a, double 
   const double all = scale * after;
   for (Index j = 0; j < w.n; ++j)
     grad[j] -= static_cast<T>(w.e[static_cast<std::size_t>(j)] * all);
+}
+
+/// The same for the loaded ranking, through the exact probabilities when it needed them.
+template <class T>
+void pl_accumulate_grad(const std::int32_t* y, Index m, const double* a, double scale,
+                        const PLQuery& w, T* grad) {
+  if (!w.exact) {
+    pl_accumulate_grad_fast(y, m, a, scale, w, w.denom.data(), grad);
+    return;
+  }
+  for (Index p = 0; p < m; ++p) {
+    grad[y[p]] += static_cast<T>(scale * a[p]);
+    const double* prob = w.probs.data() + p * w.n;
+    for (Index j = 0; j < w.n; ++j)
+      grad[j] -= static_cast<T>(scale * a[p] * prob[j]);
+  }
 }
 
 /// Requires `rankings` to have a multiple of `queries` rows; returns samples per query.
