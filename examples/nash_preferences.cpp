@@ -55,9 +55,11 @@ int main(int argc, char** argv) {
   polo::examples::add_common_options(app, common, "iterations (policy updates)");
   app.add_option("--pairs", config.pairs_per_iteration,
                  "pairs drawn from pi_t per iteration (0: their exact expectation)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--inner-steps", config.inner_steps, "Adam steps per iteration")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--learning-rate", config.learning_rate, "Adam learning rate")
       ->capture_default_str();
   app.add_option("--dno-eta", config.dno_eta, "DNO's eta")->capture_default_str();
@@ -70,7 +72,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--dpo-beta", config.dpo_beta, "DPO's beta")->capture_default_str();
   app.add_option("--dpo-pairs", config.dpo_pairs, "offline pairs for DPO, drawn from pi_ref")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   polo::examples::parse_or_exit(app, argc, argv);
   config.iterations = common.steps;
   config.seed = common.seed;

@@ -44,7 +44,9 @@ int main(int argc, char** argv) {
   app.add_option("--quality-step", config.quality_step,
                  "quality gap between consecutive responses (Bradley-Terry)")
       ->capture_default_str();
-  app.add_option("--pairs", config.pairs, "offline preference pairs")->capture_default_str();
+  app.add_option("--pairs", config.pairs, "offline preference pairs")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--learning-rate", config.learning_rate, "Adam learning rate")
       ->capture_default_str();
   app.add_option("--srpo-beta", config.srpo_beta, "SRPO's beta")->capture_default_str();

@@ -168,7 +168,7 @@ TEST_CASE("DNOPairRule keeps large-margin pairs per prompt", "[preference][dno]"
   CHECK((pairs[2].chosen == 1 && pairs[2].rejected == 3));
   CHECK((pairs[3].chosen == 1 && pairs[3].rejected == 2));
   // without teacher flags every positive is a student sample: 6 also beats 5
-  const auto all = rule.select(polo::SeqView<const double>(scores), groups);
+  const auto all = rule.select(scores, groups);  // an array converts
   CHECK(all.size() == 5);
   // at most one pair per prompt: the largest gap
   const auto one = polo::DNOPairRule{.max_pairs_per_prompt = 1}.select(

@@ -249,6 +249,15 @@ struct DNOPairRule {
     }
     return kept;
   }
+  /// Arrays of scores convert to a view here (a template parameter deduces no conversion).
+  std::vector<PreferencePair> select(SeqView<const double> scores, const Groups& groups,
+                                     SeqView<const unsigned char> is_teacher = {}) const {
+    return select<double>(scores, groups, is_teacher);
+  }
+  std::vector<PreferencePair> select(SeqView<const float> scores, const Groups& groups,
+                                     SeqView<const unsigned char> is_teacher = {}) const {
+    return select<float>(scores, groups, is_teacher);
+  }
 };
 
 /// DNO-Prct's per-iteration objective (Algorithm 2): DPO's sigmoid loss with beta = eta, called
