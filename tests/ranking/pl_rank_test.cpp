@@ -181,3 +181,34 @@ TEST_CASE("PG-Rank and PL-Rank stay finite and exact when denominators underflow
 }
 
 }  // namespace pl_rank_underflow_test
+
+namespace pl_rank_wide_scores_test {
+
+TEST_CASE("Estimators stay accurate when late denominators are tiny (float scores)", "[ranking]") {
+  // Two items 180 above the rest: after they are placed, D_k ~ e^-180, and a gradient written as a
+  // total minus the later terms would cancel numbers of size e^180 (inf in float).
+  const polo::TokenArrayf s =
+      polo_test::tokens({{160.0, 150.0, -20.0, -21.0, -19.5, -22.0}}).cast<float>();
+  const polo::TokenArrayf rel = polo_test::tokens({{2, 0, 1, 3, 0, 1}}).cast<float>();
+  polo::Rng gen(3);
+  const polo::Rankings y = polo::PlackettLuce<float>{s}.sample(gen, 4, 4);
+  const auto pg = polo::PGRank{}(polo::RankingInputs<float>{s, rel, y});
+  const auto pl = polo::PLRank{}(polo::RankingInputs<float>{s, rel, y});
+  CHECK(pg.grad_scores.isFinite().all());
+  CHECK(pl.grad_scores.isFinite().all());
+  // The same in double, and the float result agrees with it.
+  const polo::TokenArrayd sd = s.cast<double>();
+  const polo::TokenArrayd reld = rel.cast<double>();
+  const auto pgd = polo::PGRank{}(polo::RankingInputs<double>{sd, reld, y});
+  const auto pld = polo::PLRank{}(polo::RankingInputs<double>{sd, reld, y});
+  for (polo::Index j = 0; j < 6; ++j) {
+    CHECK(pg.grad_scores(0, j) == Approx(pgd.grad_scores(0, j)).margin(1e-6));
+    CHECK(pl.grad_scores(0, j) == Approx(pld.grad_scores(0, j)).margin(1e-6));
+  }
+  auto f = [&](const polo::TokenArrayd& x) {
+    return polo::PGRank{}(polo::RankingInputs<double>{x, reld, y}).value;
+  };
+  POLO_CHECK_GRADIENT(f, sd, pgd.grad_scores);
+}
+
+}  // namespace pl_rank_wide_scores_test

@@ -84,11 +84,11 @@ struct PLRank {
         const Index r = q * per + s;
         const std::int32_t* y = in.rankings.row(r);
         const Index m = detail::pl_load_ranking(where, in.scores.row(q), y, k, r, q, w);
-        detail::pl_unload_ranking(y, m, w);
         util.reward_to_go(y, m, rtg.data());
         utility_sum += rtg[0];
         if (estimator == PLRankEstimator::pl_rank_1) {
           detail::pl_accumulate_grad(y, m, rtg.data(), inv_k, w, ascent.data());
+          detail::pl_unload_ranking(y, m, w);
           continue;
         }
         if (w.exact) {  // rare underflow: PL-Rank-2 by its definition, O(n k)
@@ -101,23 +101,25 @@ struct PLRank {
                   inv_k * prob[j] * (util.theta(p) * rho[jj] - rtg[static_cast<std::size_t>(p)]);
             }
           }
+          detail::pl_unload_ranking(y, m, w);
           continue;
         }
-        // PL-Rank-3, with the running sums taken from the back: CW_p = CW - SW_p, where
-        // SW_p = sum_{k>p} theta_k / D_k (and likewise CR), so each placed item is corrected once.
-        double sw = 0.0;
-        double sr = 0.0;
-        for (Index p = m - 1; p >= 0; --p) {
+        // PL-Rank-3: CW_p and CR_p run forward; a placed item takes them at its own position, the
+        // unplaced ones at the last (no total-minus-suffix, which cancels huge terms).
+        double cw = 0.0;
+        double cr = 0.0;
+        for (Index p = 0; p < m; ++p) {
           const auto j = static_cast<std::size_t>(y[p]);
-          ascent[j] += inv_k * (rtg[static_cast<std::size_t>(p) + 1] - w.e[j] * (rho[j] * sw - sr));
           const double d = w.denom[static_cast<std::size_t>(p)];
-          sw += util.theta(p) / d;
-          sr += rtg[static_cast<std::size_t>(p)] / d;
+          cw += util.theta(p) / d;
+          cr += rtg[static_cast<std::size_t>(p)] / d;
+          ascent[j] += inv_k * (rtg[static_cast<std::size_t>(p) + 1] + w.e[j] * (rho[j] * cw - cr));
         }
         for (const std::int32_t j : w.items) {
           const auto jj = static_cast<std::size_t>(j);
-          ascent[jj] += inv_k * w.e[jj] * (rho[jj] * sw - sr);
+          if (w.placed[jj] == 0) ascent[jj] += inv_k * w.e[jj] * (rho[jj] * cw - cr);
         }
+        detail::pl_unload_ranking(y, m, w);
       }
       S* g = grad_scores.row(q);
       double loss = 0.0;

@@ -38,7 +38,8 @@ struct PLQuery {
   std::vector<double> denom;         ///< D_k of the current ranking prefix
   std::vector<double> log_denom;     ///< log D_k (unshifted), only when `exact`
   std::vector<double> probs;         ///< p_k(j) at [k n + j], only when `exact`
-  bool exact = false;                ///< the current ranking needed log-space denominators
+  mutable std::vector<unsigned char> mark;  ///< scratch of the gradient loops, all 0 between calls
+  bool exact = false;                       ///< the current ranking needed log-space denominators
   double max = 0.0;
   Index n = 0;
 
@@ -48,6 +49,7 @@ struct PLQuery {
     items.reserve(size);
     valid.assign(size, 0);
     placed.assign(size, 0);
+    mark.assign(size, 0);
     denom.assign(static_cast<std::size_t>(positions) + 1, 0.0);
     log_denom.assign(static_cast<std::size_t>(positions) + 1, 0.0);
     probs.clear();
@@ -179,19 +181,26 @@ double pl_log_prob(const S* z, const std::int32_t* y, Index m, const PLQuery& w)
 
 /// grad_j += scale * sum_{k<m} a_k d log p_k(y_k) / d s_j for a ranking with (non-underflowing)
 /// denominators `denom`. For an item placed at p that is a_p - e_j sum_{k<=p} a_k / D_k; for an
-/// unplaced valid item -e_j sum_{k<m} a_k / D_k; padding gets nothing (e_j = 0 there).
+/// unplaced valid item -e_j sum_{k<m} a_k / D_k; padding gets nothing (e_j = 0 there). A placed
+/// item takes its prefix sum directly: written as the total minus the later terms it would cancel
+/// two numbers that grow like e_j / D_k (huge once later denominators are tiny).
 template <class T>
 void pl_accumulate_grad_fast(const std::int32_t* y, Index m, const double* a, double scale,
                              const PLQuery& w, const double* denom, T* grad) {
-  double after = 0.0;  // sum_{k>p} a_k / D_k
-  for (Index p = m - 1; p >= 0; --p) {
+  double before = 0.0;  // sum_{k<=p} a_k / D_k
+  for (Index p = 0; p < m; ++p) {
     const auto j = static_cast<std::size_t>(y[p]);
-    grad[j] += static_cast<T>(scale * (a[p] + w.e[j] * after));
-    after += a[p] / denom[p];
+    before += a[p] / denom[p];
+    grad[j] += static_cast<T>(scale * (a[p] - w.e[j] * before));
+    w.mark[j] = 1;
   }
-  const double all = scale * after;
-  for (Index j = 0; j < w.n; ++j)
-    grad[j] -= static_cast<T>(w.e[static_cast<std::size_t>(j)] * all);
+  const double all = scale * before;
+  for (Index j = 0; j < w.n; ++j) {
+    const auto jj = static_cast<std::size_t>(j);
+    if (w.mark[jj] == 0) grad[j] -= static_cast<T>(w.e[jj] * all);
+  }
+  for (Index p = 0; p < m; ++p)
+    w.mark[static_cast<std::size_t>(y[p])] = 0;
 }
 
 /// The same for the loaded ranking, through the exact probabilities when it needed them.
