@@ -171,6 +171,32 @@ TEST_CASE("Sampling is deterministic under a seed and lays K samples per query",
   CHECK(std::isfinite(lp.value.sum()));
 }
 
+TEST_CASE("The sampler draws the rankings of s + polo::gumbel from the same stream", "[ranking]") {
+  // The exponential-race keys are a monotone map of the Gumbel keys built from the same uniforms:
+  // a reference that sorts s_j + polo::gumbel(gen) must produce the same rankings.
+  polo::Rng gen(31);
+  polo::TokenArrayd s = polo_test::random_tokens(gen, 3, 40, -4.0, 4.0);
+  polo::MaskArray mask = polo::MaskArray::Ones(3, 40);
+  mask(1, 7) = 0;
+  mask(2, 0) = 0;
+  for (const polo::Index k : {5, 40}) {  // the insertion buffer and nth_element paths
+    polo::Rng a(77), b(77);
+    const polo::Rankings drawn = polo::PlackettLuce<double>{s, mask}.sample(a, 6, k);
+    for (polo::Index q = 0; q < 3; ++q) {
+      for (polo::Index t = 0; t < 6; ++t) {
+        std::vector<std::pair<double, std::int32_t>> keyed;
+        for (polo::Index j = 0; j < 40; ++j)
+          if (mask(q, j) != 0) keyed.emplace_back(s(q, j) + polo::gumbel(b), j);
+        std::sort(keyed.begin(), keyed.end(), [](auto x, auto y) { return x.first > y.first; });
+        for (polo::Index c = 0; c < k; ++c) {
+          const auto cc = static_cast<std::size_t>(c);
+          CHECK(drawn(q * 6 + t, c) == (cc < keyed.size() ? keyed[cc].second : -1));
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("The mode ranks by decreasing score, ties by index", "[ranking]") {
   const polo::TokenArrayd s = polo_test::tokens({{0.5, 2.0, 0.5, -1.0}, {1.0, 1.0, 3.0, 0.0}});
   const polo::Rankings m = polo::PlackettLuce<double>{s}.mode(3);

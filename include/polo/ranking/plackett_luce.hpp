@@ -53,9 +53,14 @@ struct PlackettLuce {
   [[nodiscard]] Index items() const noexcept { return scores.cols(); }
 
   /// Draws `num_samples` rankings per query into `out [Q num_samples, k]` (k = out.cols(), the
-  /// top-k prefix) by the Gumbel trick: sort s_j + g_j, g_j ~ Gumbel(0, 1) from `polo::gumbel`,
-  /// decreasingly and keep the first k. Partial selection (nth_element, then a sort of the k
-  /// chosen) costs O(n + k log k) per ranking instead of a full sort.
+  /// top-k prefix) by the Gumbel trick: sort s_j + g_j decreasingly, g_j ~ Gumbel(0, 1), and keep
+  /// the first k. With E_j = -log u_j (u_j from `polo::uniform_open`, as `polo::gumbel` draws it),
+  /// g_j = -log E_j, so s_j + g_j > s_i + g_i exactly when E_j / e^{s_j} < E_i / e^{s_i} (the
+  /// exponential race): the same ranking from the same generator stream as
+  /// s_j + polo::gumbel(gen), with one log per item instead of two. (A query whose scores spread
+  /// over ~700, where e^{s - max} underflows, compares s_j - max - log E_j instead.) The top k
+  /// come from partial selection: a bounded insertion buffer for k <= 32 (about n + k^2 log(n/k)
+  /// steps), nth_element and a sort of the k chosen beyond, never a full sort.
   template <std::uniform_random_bit_generator G>
   void sample(G& gen, Index num_samples, TokenView<std::int32_t> out) const {
     constexpr std::string_view where = "polo::PlackettLuce::sample";
@@ -67,13 +72,30 @@ struct PlackettLuce {
     order.reserve(static_cast<std::size_t>(items()));
     detail::PLQuery w;
     w.reserve(items(), out.cols());
+    std::vector<double> inv_e(static_cast<std::size_t>(items()));
     for (Index q = 0; q < queries(); ++q) {
       detail::pl_load_query(where, scores, mask, q, w);
       const S* z = scores.row(q);
+      bool race = true;
+      for (const std::int32_t j : w.items) {
+        const double e = w.e[static_cast<std::size_t>(j)];
+        race = race && e > 1e-300;
+        inv_e[static_cast<std::size_t>(j)] = 1.0 / e;
+      }
       for (Index s = 0; s < num_samples; ++s) {
-        for (const std::int32_t j : w.items)
-          keys[static_cast<std::size_t>(j)] = static_cast<double>(z[j]) + gumbel(gen);
-        write_top(keys, w.items, order, out.row(q * num_samples + s), out.cols());
+        if (race) {
+          for (const std::int32_t j : w.items) {
+            const auto jj = static_cast<std::size_t>(j);
+            keys[jj] = -std::log(uniform_open(gen)) * inv_e[jj];
+          }
+        } else {
+          for (const std::int32_t j : w.items) {
+            const double exp1 = -std::log(uniform_open(gen));
+            keys[static_cast<std::size_t>(j)] =
+                std::log(exp1) - (static_cast<double>(z[j]) - w.max);
+          }
+        }
+        write_smallest(keys, w.items, order, out.row(q * num_samples + s), out.cols());
       }
     }
   }
@@ -103,8 +125,8 @@ struct PlackettLuce {
     for (Index q = 0; q < queries(); ++q) {
       detail::pl_load_query(where, scores, mask, q, w);
       for (const std::int32_t j : w.items)
-        keys[static_cast<std::size_t>(j)] = static_cast<double>(scores(q, j));
-      write_top(keys, w.items, order, out.row(q), out.cols());
+        keys[static_cast<std::size_t>(j)] = -static_cast<double>(scores(q, j));
+      write_smallest(keys, w.items, order, out.row(q), out.cols());
     }
   }
 
@@ -206,22 +228,43 @@ struct PlackettLuce {
     detail::require_shape(where, "out", out, rows, out.cols());
   }
 
-  /// The `k` items with the largest keys, best first (ties by index), then -1 for empty slots.
-  static void write_top(const std::vector<double>& keys, const std::vector<std::int32_t>& items,
-                        std::vector<std::int32_t>& order, std::int32_t* row, Index k) {
-    order.assign(items.begin(), items.end());
-    const auto m =
-        static_cast<std::ptrdiff_t>(std::min<Index>(k, static_cast<Index>(items.size())));
-    const auto better = [&](std::int32_t a, std::int32_t b) {
-      const double ka = keys[static_cast<std::size_t>(a)];
-      const double kb = keys[static_cast<std::size_t>(b)];
-      return ka > kb || (ka == kb && a < b);
-    };
-    if (m < static_cast<std::ptrdiff_t>(order.size()) && m > 0) {
-      std::nth_element(order.begin(), order.begin() + (m - 1), order.end(), better);
+  /// The `k` items with the smallest keys, smallest first (ties by index), then -1 for empty
+  /// slots.
+  static void write_smallest(const std::vector<double>& keys,
+                             const std::vector<std::int32_t>& items,
+                             std::vector<std::int32_t>& order, std::int32_t* row, Index k) {
+    const Index m = std::min<Index>(k, static_cast<Index>(items.size()));
+    if (k <= 32) {
+      // Insertion into a sorted buffer of the best m so far; an item that does not beat the m-th
+      // costs one comparison (items come in index order, so ties keep the lower index first).
+      double best[32];
+      Index count = 0;
+      for (const std::int32_t j : items) {
+        const double key = keys[static_cast<std::size_t>(j)];
+        if (count == m && !(key < best[m - 1])) continue;
+        Index at = count < m ? count++ : m - 1;
+        while (at > 0 && key < best[at - 1]) {
+          best[at] = best[at - 1];
+          row[at] = row[at - 1];
+          --at;
+        }
+        best[at] = key;
+        row[at] = j;
+      }
+    } else {
+      order.assign(items.begin(), items.end());
+      const auto better = [&](std::int32_t a, std::int32_t b) {
+        const double ka = keys[static_cast<std::size_t>(a)];
+        const double kb = keys[static_cast<std::size_t>(b)];
+        return ka < kb || (ka == kb && a < b);
+      };
+      const auto mm = static_cast<std::ptrdiff_t>(m);
+      if (mm < static_cast<std::ptrdiff_t>(order.size()) && mm > 0) {
+        std::nth_element(order.begin(), order.begin() + (mm - 1), order.end(), better);
+      }
+      std::sort(order.begin(), order.begin() + mm, better);
+      std::copy(order.begin(), order.begin() + mm, row);
     }
-    std::sort(order.begin(), order.begin() + m, better);
-    std::copy(order.begin(), order.begin() + m, row);
     std::fill(row + m, row + k, -1);
   }
 };
