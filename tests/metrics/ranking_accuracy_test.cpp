@@ -118,6 +118,19 @@ TEST_CASE("idealized_ranking_accuracy_range over the paper's betas",
              Contains("betas must be at least one beta, got none"));
 }
 
+// The values docs/algorithms/ranking_accuracy.md's usage snippet states.
+TEST_CASE("the ranking accuracy docs snippet computes what it says",
+          "[metrics][ranking_accuracy]") {
+  const SeqArrayd cw = seq({-10, -5, -7, -3});
+  const SeqArrayd cl = seq({-12, -5, -6, -9});
+  const SeqArrayd rw = seq({-30, -11, -9, -4});
+  const SeqArrayd rl = seq({-25, -12, -8, -4});
+  const SeqArrayd alpha = seq({0.75, 1.0, 0.5, 0.9});
+  CHECK(polo::ranking_accuracy(cw, cl) == 0.75);
+  CHECK(polo::idealized_ranking_accuracy(rw, rl, alpha, 0.1) == 0.75);
+  CHECK(polo::flip_threshold(rw, rl, 0.1)[0] == Approx(0.474077).epsilon(1e-6));
+}
+
 // Vector 25: -log sigmoid(beta c).
 TEST_CASE("flip_threshold reproduces vector 25", "[metrics][ranking_accuracy]") {
   // c = rl - rw = [5, 30, -5]

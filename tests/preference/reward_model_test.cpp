@@ -86,6 +86,10 @@ TEST_CASE("BradleyTerry batch vector with margins and reward centering",
   CHECK(out.metrics.max_reward == 3.0);
   CHECK(out.metrics.pairs == 3.0);
 
+  // The docs' usage snippet: centering without margins.
+  CHECK(BradleyTerry{.center_rewards_coefficient = 0.01}({rw, rl}).value ==
+        Approx(0.814766).epsilon(1e-6));
+
   const auto plain = BradleyTerry{}({rw, rl});
   CHECK(plain.value == Approx(0.681299).epsilon(1e-6));
   const double pw[] = {-0.0896471, -0.215219, -0.166667};
