@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
   polo::examples::parse_or_exit(app, argc, argv);
   config.pretrain_steps = common.steps;
   config.seed = common.seed;
-  const std::string method(polo::examples::method_name(config.method));
+  const std::string method(polo::examples::flow_method_name(config.method));
 
   try {
     polo::examples::RunOutput output(common.out);

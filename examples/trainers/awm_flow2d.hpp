@@ -46,7 +46,7 @@ namespace polo::examples {
 
 enum class FlowMethod { awm, ddpo };
 
-inline std::string_view method_name(FlowMethod m) {
+inline std::string_view flow_method_name(FlowMethod m) {
   return m == FlowMethod::awm ? "awm" : "ddpo";
 }
 
