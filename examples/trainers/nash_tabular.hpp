@@ -94,7 +94,7 @@ struct NashSummary {
   NashIterationLog final;
 };
 
-namespace detail {
+namespace nash_detail {  // not "detail": that would hide polo::detail inside polo::examples
 
 // Element loops rather than Eigen's vectorized exp / log: GCC 12 with -march=native (AVX-512)
 // reports a false maybe-uninitialized inside Eigen's packet math, and K is tiny.
@@ -218,7 +218,7 @@ double minimize(Vector<double>& logits, const NashConfig& config, F&& loss_and_g
   return value;
 }
 
-}  // namespace detail
+}  // namespace nash_detail
 
 /// Runs DNO, INPO (decaying and fixed tau) and DPO side by side; `on_iteration` sees each
 /// iteration's log row.
@@ -233,32 +233,32 @@ inline NashSummary run_nash_preferences(
   Rng gen(config.seed);
 
   const Eigen::VectorXd ref = Eigen::VectorXd::Constant(k, 1.0 / static_cast<double>(k));
-  const Eigen::VectorXd ref_logp = detail::log_of(ref);
+  const Eigen::VectorXd ref_logp = nash_detail::log_of(ref);
   Vector<double> dno_logits = Vector<double>::Zero(k);
   Vector<double> inpo_logits = Vector<double>::Zero(k);
   Vector<double> fixed_logits = Vector<double>::Zero(k);
   Vector<double> dpo_logits = Vector<double>::Zero(k);
   Eigen::VectorXd dno_sum = Eigen::VectorXd::Zero(k);
 
-  detail::PairBatch batch(k);
+  nash_detail::PairBatch batch(k);
   SeqArrayd la, lb, pa, pb, ra, rb, wa, wb;
   batch.gather(ref_logp, ra, rb);
 
   // DPO's offline data: pairs from pi_ref, labelled by P, drawn once.
-  detail::PairBatch dpo_batch(k);
-  detail::labelled_pair_weights(dpo_batch, p, ref, config.dpo_pairs, gen);
+  nash_detail::PairBatch dpo_batch(k);
+  nash_detail::labelled_pair_weights(dpo_batch, p, ref, config.dpo_pairs, gen);
   const DPO dpo{.beta = config.dpo_beta};
   Adam<double> dpo_adam(k, AdamOptions{.learning_rate = config.learning_rate});
 
   // One INPO iteration from `logits` with this tau.
   auto inpo_step = [&](Vector<double>& logits, double tau) {
-    const Eigen::VectorXd prev = detail::softmax(logits);
-    batch.gather(detail::log_of(prev), pa, pb);
-    detail::labelled_pair_weights(batch, p, prev, config.pairs_per_iteration, gen);
+    const Eigen::VectorXd prev = nash_detail::softmax(logits);
+    batch.gather(nash_detail::log_of(prev), pa, pb);
+    nash_detail::labelled_pair_weights(batch, p, prev, config.pairs_per_iteration, gen);
     const INPO loss{.eta = config.inpo_eta, .tau = tau};
-    return detail::minimize(logits, config, [&](const Vector<double>& x, Vector<double>& g) {
-      const Eigen::VectorXd pi = detail::softmax(x);
-      batch.gather(detail::log_of(pi), la, lb);
+    return nash_detail::minimize(logits, config, [&](const Vector<double>& x, Vector<double>& g) {
+      const Eigen::VectorXd pi = nash_detail::softmax(x);
+      batch.gather(nash_detail::log_of(pi), la, lb);
       const auto r = loss({la, lb, ra, rb, pa, pb, batch.weight});
       g = batch.chain(pi, r.grad_chosen_logp, r.grad_rejected_logp);
       return r.value;
@@ -271,17 +271,17 @@ inline NashSummary run_nash_preferences(
 
     // DNO, Algorithm 1: pairs from pi_t, soft targets from the oracle's win rates against pi_t.
     {
-      const Eigen::VectorXd prev = detail::softmax(dno_logits);
+      const Eigen::VectorXd prev = nash_detail::softmax(dno_logits);
       dno_sum += prev;  // the average runs over pi_1 .. pi_T
       const Eigen::VectorXd rates = p * prev;
-      batch.gather(detail::log_of(prev), pa, pb);
+      batch.gather(nash_detail::log_of(prev), pa, pb);
       batch.gather(rates, wa, wb);
-      detail::pair_weights(batch, prev, config.pairs_per_iteration, gen);
+      nash_detail::pair_weights(batch, prev, config.pairs_per_iteration, gen);
       const DNO loss{.eta = config.dno_eta};
-      row.dno_loss =
-          detail::minimize(dno_logits, config, [&](const Vector<double>& x, Vector<double>& g) {
-            const Eigen::VectorXd pi = detail::softmax(x);
-            batch.gather(detail::log_of(pi), la, lb);
+      row.dno_loss = nash_detail::minimize(
+          dno_logits, config, [&](const Vector<double>& x, Vector<double>& g) {
+            const Eigen::VectorXd pi = nash_detail::softmax(x);
+            batch.gather(nash_detail::log_of(pi), la, lb);
             const auto r = loss({la, lb, pa, pb, {}, wa, wb, batch.weight});
             g = batch.chain(pi, r.grad_chosen_logp, r.grad_rejected_logp);
             return r.value;
@@ -296,8 +296,8 @@ inline NashSummary run_nash_preferences(
       const LinearSchedule lr{config.learning_rate, 0.0, config.inner_steps};
       Vector<double> g(k);
       for (Index s = 0; s < config.inner_steps; ++s) {
-        const Eigen::VectorXd pi = detail::softmax(dpo_logits);
-        dpo_batch.gather(detail::log_of(pi), la, lb);
+        const Eigen::VectorXd pi = nash_detail::softmax(dpo_logits);
+        dpo_batch.gather(nash_detail::log_of(pi), la, lb);
         const auto r = dpo({la, lb, ra, rb, {}, {}, dpo_batch.weight});
         g = dpo_batch.chain(pi, r.grad_chosen_logp, r.grad_rejected_logp);
         row.dpo_loss = r.value;
@@ -306,11 +306,11 @@ inline NashSummary run_nash_preferences(
       }
     }
 
-    out.dno_last = detail::softmax(dno_logits);
+    out.dno_last = nash_detail::softmax(dno_logits);
     out.dno = (dno_sum + out.dno_last) / static_cast<double>(t + 2);
-    out.inpo = detail::softmax(inpo_logits);
-    out.inpo_fixed_tau = detail::softmax(fixed_logits);
-    out.dpo = detail::softmax(dpo_logits);
+    out.inpo = nash_detail::softmax(inpo_logits);
+    out.inpo_fixed_tau = nash_detail::softmax(fixed_logits);
+    out.dpo = nash_detail::softmax(dpo_logits);
     row.dno = exploitability(p, out.dno);
     row.dno_last = exploitability(p, out.dno_last);
     row.inpo = exploitability(p, out.inpo);

@@ -69,7 +69,7 @@ struct SelfImproveSummary {
   SelfImproveLog final;
 };
 
-namespace detail {
+namespace self_improve_detail {  // not "detail": that would hide polo::detail
 
 /// Row-wise softmax of a K x K logit table (row = the response being revised).
 inline Eigen::MatrixXd softmax_rows(const Vector<double>& logits, Index k, Index offset) {
@@ -111,7 +111,7 @@ inline double revision_win_rate(const Eigen::MatrixXd& p, const Eigen::MatrixXd&
   return total / static_cast<double>(k);
 }
 
-}  // namespace detail
+}  // namespace self_improve_detail
 
 /// Trains SRPO and PIT on the same offline pairs; `on_log` sees a row every `log_every` steps.
 inline SelfImproveSummary run_self_improvement(
@@ -217,7 +217,7 @@ inline SelfImproveSummary run_self_improvement(
   Vector<double> grad_gap(gap.size());
   for (Index step = 1; step <= config.steps; ++step) {
     // SRPO on every observed pair at once, weighted by its frequency.
-    const Eigen::MatrixXd plus = detail::softmax_rows(srpo_params, k, k);
+    const Eigen::MatrixXd plus = self_improve_detail::softmax_rows(srpo_params, k, k);
     Eigen::VectorXd pi(k);
     {
       double hi = -std::numeric_limits<double>::infinity();  // a loop: see nash_tabular.hpp
@@ -288,10 +288,10 @@ inline SelfImproveSummary run_self_improvement(
     if (step % config.log_every == 0 || step == config.steps) {
       row.step = step;
       row.srpo_loss = s.value;
-      row.srpo_win_rate = detail::revision_win_rate(p, plus, 1);
+      row.srpo_win_rate = self_improve_detail::revision_win_rate(p, plus, 1);
       row.generative_win_rate = generative_win_rate(pi);
       row.pit_loss = r.value;
-      row.pit_win_rate = detail::revision_win_rate(p, pit_improver(), 1);
+      row.pit_win_rate = self_improve_detail::revision_win_rate(p, pit_improver(), 1);
       double ordered = 0.0;
       for (Index a = 0; a < k; ++a) {
         for (Index b = 0; b < a; ++b)
@@ -302,16 +302,16 @@ inline SelfImproveSummary run_self_improvement(
     }
   }
   out.final = row;
-  const Eigen::MatrixXd plus = detail::softmax_rows(srpo_params, k, k);
+  const Eigen::MatrixXd plus = self_improve_detail::softmax_rows(srpo_params, k, k);
   const Eigen::MatrixXd pit_m = pit_improver();
-  out.reference_win_rate = detail::revision_win_rate(p, sft, 1);
-  out.srpo_win_rate = detail::revision_win_rate(p, plus, 1);
-  out.pit_win_rate = detail::revision_win_rate(p, pit_m, 1);
+  out.reference_win_rate = self_improve_detail::revision_win_rate(p, sft, 1);
+  out.srpo_win_rate = self_improve_detail::revision_win_rate(p, plus, 1);
+  out.pit_win_rate = self_improve_detail::revision_win_rate(p, pit_m, 1);
   out.generative_win_rate = row.generative_win_rate;
   for (Index rounds = 1; rounds <= config.revisions; ++rounds) {
-    out.reference_revisions.push_back(detail::revision_win_rate(p, sft, rounds));
-    out.srpo_revisions.push_back(detail::revision_win_rate(p, plus, rounds));
-    out.pit_revisions.push_back(detail::revision_win_rate(p, pit_m, rounds));
+    out.reference_revisions.push_back(self_improve_detail::revision_win_rate(p, sft, rounds));
+    out.srpo_revisions.push_back(self_improve_detail::revision_win_rate(p, plus, rounds));
+    out.pit_revisions.push_back(self_improve_detail::revision_win_rate(p, pit_m, rounds));
   }
   return out;
 }
