@@ -27,6 +27,13 @@
 #include "polo/core/view.hpp"
 #include "polo/ranking/detail/pl_query.hpp"
 
+// GCC 12 with -march=native on AVX-512 reports -Wmaybe-uninitialized inside Eigen's vectorized
+// log (avx512fintrin.h), a false positive that would break -Werror builds of any user.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 namespace polo {
 
 /// Owning [R, k] rankings: row r holds item indices, best first; -1 is an empty slot.
@@ -73,6 +80,7 @@ struct PlackettLuce {
     detail::PLQuery w;
     w.reserve(items(), out.cols());
     std::vector<double> inv_e(static_cast<std::size_t>(items()));
+    Eigen::ArrayXd draws;
     for (Index q = 0; q < queries(); ++q) {
       detail::pl_load_query(where, scores, mask, q, w);
       const S* z = scores.row(q);
@@ -82,17 +90,25 @@ struct PlackettLuce {
         race = race && e > 1e-300;
         inv_e[static_cast<std::size_t>(j)] = 1.0 / e;
       }
+      // All the query's uniforms first (in the order polo::gumbel would draw them), then one
+      // vectorized log over the block.
+      const Index nv = w.valid_count();
+      draws.resize(num_samples * nv);
+      for (Index t = 0; t < draws.size(); ++t)
+        draws[t] = uniform_open(gen);
+      draws = -draws.log();  // E = -log u ~ Exp(1)
       for (Index s = 0; s < num_samples; ++s) {
+        const double* exp1 = draws.data() + s * nv;
         if (race) {
-          for (const std::int32_t j : w.items) {
-            const auto jj = static_cast<std::size_t>(j);
-            keys[jj] = -std::log(uniform_open(gen)) * inv_e[jj];
+          for (Index t = 0; t < nv; ++t) {
+            const auto jj = static_cast<std::size_t>(w.items[static_cast<std::size_t>(t)]);
+            keys[jj] = exp1[t] * inv_e[jj];
           }
         } else {
-          for (const std::int32_t j : w.items) {
-            const double exp1 = -std::log(uniform_open(gen));
+          for (Index t = 0; t < nv; ++t) {
+            const std::int32_t j = w.items[static_cast<std::size_t>(t)];
             keys[static_cast<std::size_t>(j)] =
-                std::log(exp1) - (static_cast<double>(z[j]) - w.max);
+                std::log(exp1[t]) - (static_cast<double>(z[j]) - w.max);
           }
         }
         write_smallest(keys, w.items, order, out.row(q * num_samples + s), out.cols());
@@ -270,3 +286,7 @@ struct PlackettLuce {
 };
 
 }  // namespace polo
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
