@@ -80,6 +80,22 @@ TEST_CASE("DNO with a hard target is DPO's sigmoid loss against the previous ite
   CHECK(std::isfinite(farf.grad_chosen_logp[0]));
 }
 
+TEST_CASE("DNO at a zero margin with an even target is log 2 with a zero gradient",
+          "[preference][dno]") {
+  const SeqArrayd c = seq({-12}), half = seq({0.5});
+  const auto out = DNO{}({c, c, c, c, half, {}, {}, {}});
+  CHECK(out.value == Approx(std::log(2.0)));
+  CHECK(out.grad_chosen_logp[0] == 0.0);
+  CHECK(out.metrics.agreement == 0.0);  // neither sign: not counted
+  // swapping y1 and y2 with q -> 1 - q gives the same loss and swapped gradients
+  const V16 v;
+  const SeqArrayd q = seq({0.3}), q_swapped = seq({0.7});
+  const auto a = DNO{}({v.c1, v.c2, v.p1, v.p2, q, {}, {}, {}});
+  const auto b = DNO{}({v.c2, v.c1, v.p2, v.p1, q_swapped, {}, {}, {}});
+  CHECK(a.value == Approx(b.value).epsilon(1e-14));
+  CHECK(a.grad_chosen_logp[0] == Approx(b.grad_rejected_logp[0]).epsilon(1e-14));
+}
+
 TEST_CASE("DNO gradients match finite differences", "[preference][dno]") {
   polo::Rng gen(21);
   const polo::Index n = 7;

@@ -196,6 +196,23 @@ TEST_CASE("INPO's expected loss over pairs from pi_t is minimized by the OMD ste
   CHECK(tabular_grad(prev.array()).norm() > 0.05);
 }
 
+TEST_CASE("INPO is 0 with a zero gradient on its target and finite at margins of 1e4",
+          "[preference][inpo]") {
+  // h = 1/(2 eta) exactly: chosen log-ratio 5 above the rejected one, eta = 0.1, tau = 0.
+  const SeqArrayd cw = seq({-10}), cl = seq({-15}), zero = seq({0.0});
+  const auto at = INPO{.eta = 0.1, .tau = 0.0}({cw, cl, {}, {}, zero, zero, {}});
+  CHECK(at.value == 0.0);
+  CHECK(at.grad_chosen_logp[0] == 0.0);
+  const SeqArrayd far_w = seq({1e4}), far_l = seq({-1e4});
+  const auto far = INPO{.eta = 0.1, .tau = 0.05}({far_w, far_l, zero, zero, zero, zero, {}});
+  CHECK(far.value == Approx((2e4 - 5) * (2e4 - 5)));
+  CHECK(far.grad_chosen_logp[0] == Approx(2 * (2e4 - 5)));
+  const polo::SeqArrayf fw = far_w.cast<float>(), fl = far_l.cast<float>(), fz = zero.cast<float>();
+  const auto farf = INPO{.eta = 0.1, .tau = 0.05}({fl, fw, fz, fz, fz, fz, {}});
+  CHECK(farf.value == Approx((2e4 + 5) * (2e4 + 5)));
+  CHECK(std::isfinite(farf.grad_rejected_logp[0]));
+}
+
 TEST_CASE("INPO takes float inputs and accumulates in double", "[preference][inpo]") {
   const auto v = vector15();
   const polo::SeqArrayf cw = v.cw.cast<float>(), cl = v.cl.cast<float>(), rw = v.rw.cast<float>(),

@@ -223,6 +223,23 @@ TEST_CASE("SRPO's expected loss is minimized by the game's closed forms for any 
   }
 }
 
+TEST_CASE("SRPO is finite at log-ratios of 1e4 in float and double", "[preference][srpo]") {
+  Batch b = vector13();
+  b.policy[2] = seq({1e4});  // pi+(y_w | y_l) far above the reference
+  const auto out = SRPO{}(b.inputs());
+  CHECK(std::isfinite(out.value));
+  CHECK(out.value > 1e5);
+  std::array<polo::SeqArrayf, 6> p, r;
+  for (std::size_t k = 0; k < 6; ++k) {
+    p[k] = b.policy[k].cast<float>();
+    r[k] = b.ref[k].cast<float>();
+  }
+  const auto f =
+      SRPO{}({p[0], p[1], p[2], p[3], p[4], p[5], r[0], r[1], r[2], r[3], r[4], r[5], {}});
+  CHECK(f.value == Approx(out.value).epsilon(1e-6));
+  CHECK(std::isfinite(f.grad_chosen_given_rejected_logp[0]));
+}
+
 TEST_CASE("SRPO takes float inputs", "[preference][srpo]") {
   const auto b = vector13();
   std::array<polo::SeqArrayf, 6> p, r;
