@@ -11,7 +11,6 @@
 // evaluation samples before and after fine-tuning, for tools/scatter.py).
 
 #include <cstdio>
-#include <map>
 #include <string>
 
 #include <fmt/format.h>
@@ -66,10 +65,9 @@ int main(int argc, char** argv) {
 
   CLI::App app{"AWM vs DDPO fine-tuning of a 2-D flow model (8-Gaussian ring)", "awm_flow2d"};
   polo::examples::add_common_options(app, common, "flow-matching pretraining steps");
-  const std::map<std::string, FlowMethod> methods{{"awm", FlowMethod::awm},
-                                                  {"ddpo", FlowMethod::ddpo}};
-  app.add_option("--method", config.method, "fine-tuning method: awm or ddpo")
-      ->transform(CLI::CheckedTransformer(methods, CLI::ignore_case))
+  std::string method_flag = "awm";
+  app.add_option("--method", method_flag, "fine-tuning method")
+      ->check(CLI::IsMember({"awm", "ddpo"}))
       ->capture_default_str();
   app.add_option("--budget", config.budget, "reward evaluations for fine-tuning")
       ->capture_default_str()
@@ -88,10 +86,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--awm-beta", config.awm_beta, "AWM: weight of (v - v_ref)^2")
       ->capture_default_str();
-  const std::map<std::string, polo::AWMWeighting> weightings{
-      {"uniform", polo::AWMWeighting::uniform}, {"ghuber", polo::AWMWeighting::ghuber}};
-  app.add_option("--awm-weighting", config.awm_weighting, "AWM: uniform or ghuber")
-      ->transform(CLI::CheckedTransformer(weightings, CLI::ignore_case))
+  std::string weighting_flag = "ghuber";
+  app.add_option("--awm-weighting", weighting_flag, "AWM: how a row's error is weighted")
+      ->check(CLI::IsMember({"ghuber", "uniform"}))
       ->capture_default_str();
   app.add_option("--pretrain-learning-rate", config.pretrain_learning_rate,
                  "Adam learning rate of pretraining (cosine decay to 1%)")
@@ -106,6 +103,9 @@ int main(int argc, char** argv) {
   app.add_option("--eval-samples", config.eval_samples, "ODE samples per evaluation")
       ->capture_default_str();
   polo::examples::parse_or_exit(app, argc, argv);
+  config.method = method_flag == "ddpo" ? FlowMethod::ddpo : FlowMethod::awm;
+  config.awm_weighting =
+      weighting_flag == "uniform" ? polo::AWMWeighting::uniform : polo::AWMWeighting::ghuber;
   config.pretrain_steps = common.steps;
   config.seed = common.seed;
   const std::string method(polo::examples::flow_method_name(config.method));
@@ -152,6 +152,7 @@ int main(int argc, char** argv) {
                         {"initial_preferred_fraction", summary.initial_preferred_fraction},
                         {"final_preferred_fraction", summary.final_preferred_fraction},
                         {"initial_on_support_fraction", summary.initial_on_support_fraction},
+                        {"final_preferred_mode_fractions", summary.final_preferred_mode_fractions},
                         {"pretrain_fm_loss", summary.pretrain_fm_loss},
                         {"evaluations", summary.evaluations},
                         {"hyperparameters", config_json(config)}};

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <Eigen/Core>
 
@@ -131,6 +132,9 @@ struct AWMFlow2DSummary {
   double final_reward = 0.0;
   double final_preferred_fraction = 0.0;
   double on_support_fraction = 0.0;  ///< of the final evaluation samples
+  /// Share of the final samples on each preferred mode (Flow2D::preferred order): both near
+  /// half when fine-tuning kept both modes, one near 1 when it collapsed onto one.
+  std::vector<double> final_preferred_mode_fractions;
   std::optional<Index> samples_to_target;
   Index evaluations = 0;
   Index iterations = 0;
@@ -194,6 +198,10 @@ class AWMFlow2DTrainer {
     summary.final_reward = e.reward;
     summary.final_preferred_fraction = e.preferred;
     summary.on_support_fraction = e.on_support;
+    for (const Index k : task_.preferred) {
+      summary.final_preferred_mode_fractions.push_back(
+          task_.mode_fraction(TokenView<const float>(final_samples_), k, config_.target_radius));
+    }
     summary.evaluations = evaluations;
     summary.iterations = config_.iterations();
     return summary;

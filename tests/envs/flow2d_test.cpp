@@ -52,6 +52,11 @@ TEST_CASE("Flow2D data: on the support, a quarter on the preferred modes, determ
   const double p = 0.25 * (1.0 - std::exp(-0.5 * std::pow(0.5 / 0.15, 2)));
   CHECK(task.preferred_fraction(TokenView<const double>(x)) == Approx(p).margin(0.01));
   CHECK(x.mean() == Approx(0.0).margin(0.03));
+  // Each mode holds an eighth; the two preferred ones add up to the preferred fraction.
+  const TokenView<const double> xv(x);
+  CHECK(task.mode_fraction(xv, 3) == Approx(p / 2.0).margin(0.01));
+  CHECK(task.mode_fraction(xv, 0) + task.mode_fraction(xv, 2) ==
+        Approx(task.preferred_fraction(xv)).epsilon(1e-12));
   polo::Rng a(3);
   polo::Rng b(3);
   TokenArrayd y(10, 2);
@@ -83,6 +88,9 @@ TEST_CASE("Flow2D refuses bad settings and inputs", "[envs]") {
                  [&] { (void)ok.on_support_fraction(TokenView<const double>(three)); }),
              Contains("polo::Flow2D::on_support_fraction: x columns must be 2 (points [N, 2]), "
                       "got 3"));
+  CHECK_THAT(message_of<polo::invalid_argument>(
+                 [&] { (void)ok.mode_fraction(TokenView<const double>(x), 8); }),
+             Contains("polo::Flow2D::mode_fraction: k must be in [0, 8), got 8"));
   polo::SeqArrayd r(1);
   CHECK_THAT(message_of<polo::invalid_argument>(
                  [&] { ok.rewards(TokenView<const double>(x), polo::SeqView<double>(r)); }),

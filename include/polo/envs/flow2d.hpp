@@ -115,6 +115,27 @@ struct Flow2D {
     return fraction("polo::Flow2D::preferred_fraction", x, within, true);
   }
 
+  /// Share of rows of `x` within `within` of mode k's centre (to see whether fine-tuning kept
+  /// every preferred mode or collapsed onto one).
+  template <class S>
+  [[nodiscard]] double mode_fraction(TokenView<const S> x, Index k, double within = 0.5) const {
+    validate();
+    require_points("polo::Flow2D::mode_fraction", "x", x);
+    if (k < 0 || k >= modes) {
+      detail::fail_argument("polo::Flow2D::mode_fraction", "k", fmt::format("in [0, {})", modes),
+                            k);
+    }
+    if (x.rows() == 0) return 0.0;
+    const auto c = centre(k);
+    double hits = 0.0;
+    for (Index n = 0; n < x.rows(); ++n) {
+      const double d =
+          std::hypot(static_cast<double>(x(n, 0)) - c[0], static_cast<double>(x(n, 1)) - c[1]);
+      hits += d <= within ? 1.0 : 0.0;
+    }
+    return hits / static_cast<double>(x.rows());
+  }
+
   /// Share of rows of `x` within `k_std` standard deviations of some data mode (on the support).
   template <class S>
   [[nodiscard]] double on_support_fraction(TokenView<const S> x, double k_std = 3.0) const {

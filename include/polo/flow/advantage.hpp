@@ -66,7 +66,8 @@ inline ClippedGroupAdvantage awm_advantage() {
   return {};
 }
 
-/// Flow-GRPO's: the same statistics, clipped to [-5, 5] and not rescaled.
+/// Flow-GRPO's clip to [-5, 5] without the rescale (its per-prompt tracker may use the group std:
+/// set `group.scale` to match).
 inline ClippedGroupAdvantage flow_grpo_advantage() {
   return {.clip = 5.0, .max = 5.0};
 }
