@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -150,49 +151,66 @@ struct GRPO {
   GRPOResult<float> operator()(const GRPOInputs<float>& in) const { return call<float>(in); }
 
  private:
-  /// One token's surrogate (without KL) and its derivative with respect to the log-ratio (for
-  /// cispo: with respect to logp, the ratio being a constant there).
+  /// The surrogate (without KL) of one token, or of a block of tokens (V = detail::VecD), and
+  /// its derivative with respect to the log-ratio (for cispo: with respect to logp, the ratio
+  /// being a constant there).
+  template <class V>
   struct Surrogate {
-    double loss = 0.0;
-    double grad = 0.0;
-    bool low = false;   ///< counted in clip_ratio_low
-    bool high = false;  ///< counted in clip_ratio_high
+    V loss{};
+    V grad{};
+    detail::MaskOf<V> low{};   ///< counted in clip_ratio_low
+    detail::MaskOf<V> high{};  ///< counted in clip_ratio_high
   };
 
-  [[nodiscard]] Surrogate surrogate(double r, double a, double logp) const {
-    Surrogate s;
-    switch (loss_type) {
-      case GrpoLossType::cispo: {
-        const double c = std::min(r, epsilon_high);
-        s.loss = -c * a * logp;
-        s.grad = -c * a;
-        s.high = a > 0.0 && r > epsilon_high;
-        return s;
-      }
-      case GrpoLossType::sapo: {
-        const double tau = a > 0.0 ? sapo_temperature_pos : sapo_temperature_neg;
-        const double gate = sigmoid(tau * (r - 1.0));
-        s.loss = -(4.0 / tau) * gate * a;
-        s.grad = -4.0 * a * r * gate * (1.0 - gate);
-        return s;
-      }
-      default:
-        break;
-    }
-    const double lo = 1.0 - epsilon_low;
-    const double hi = 1.0 + epsilon_high;
-    const bool capped = delta > 0.0 && r > delta;
-    const double unclipped = (capped ? delta : r) * a;
-    const double clipped = std::clamp(r, lo, hi) * a;
-    s.low = a < 0.0 && r < lo;
-    s.high = a > 0.0 && r > hi;
-    // -min(unclipped, clipped); on a tie the unclipped branch (and its gradient) is taken.
-    if (unclipped <= clipped) {
-      s.loss = -unclipped;
-      s.grad = capped ? 0.0 : -r * a;
+  /// The three per-token forms; the kernel is compiled once per form so that the token loop
+  /// holds no switch.
+  enum class Form { clipped, cispo, sapo };
+
+  [[nodiscard]] Form form() const noexcept {
+    if (loss_type == GrpoLossType::cispo) return Form::cispo;
+    if (loss_type == GrpoLossType::sapo) return Form::sapo;
+    return Form::clipped;
+  }
+
+  /// Selects only, no branch. NaN in r, a or logp makes the loss or its gradient NaN, which the
+  /// finite check after the loop catches.
+  template <Form F, class V>
+  [[nodiscard]] POLO_VEC_INLINE Surrogate<V> surrogate(const V& r, const V& a,
+                                                       const V& logp) const noexcept {
+    using detail::select;
+    using detail::splat;
+    using M = detail::MaskOf<V>;
+    Surrogate<V> s;
+    if constexpr (F == Form::cispo) {
+      const V eps = splat<V>(epsilon_high);
+      const V c = select(eps < r, eps, r);  // std::min(r, eps), NaN kept
+      s.loss = -c * a * logp;
+      s.grad = -c * a;
+      s.high = M((a > 0.0) & (r > eps));
+    } else if constexpr (F == Form::sapo) {
+      const M pos = a > 0.0;
+      const V tau = select(pos, splat<V>(sapo_temperature_pos), splat<V>(sapo_temperature_neg));
+      const V four_over_tau =
+          select(pos, splat<V>(4.0 / sapo_temperature_pos), splat<V>(4.0 / sapo_temperature_neg));
+      const V gate = detail::sigmoid_of<V>(tau * (r - 1.0));
+      s.loss = -four_over_tau * gate * a;
+      s.grad = -4.0 * a * r * gate * (1.0 - gate);
     } else {
-      s.loss = -clipped;
-      s.grad = (r < lo || r > hi) ? 0.0 : -r * a;
+      const V lo = splat<V>(1.0 - epsilon_low);
+      const V hi = splat<V>(1.0 + epsilon_high);
+      const V cap = splat<V>(delta);
+      const M capped = delta > 0.0 ? M(r > cap) : M{};
+      const V unclipped = select(capped, cap, r) * a;
+      const M below = r < lo;
+      const M above = r > hi;
+      const V clipped = select(below, lo, select(above, hi, r)) * a;  // std::clamp, NaN kept
+      s.low = M((a < 0.0) & below);
+      s.high = M((a > 0.0) & above);
+      // -min(unclipped, clipped); on a tie the unclipped branch (and its gradient) is taken.
+      const M take_unclipped = unclipped <= clipped;
+      const M zero = detail::select_mask(take_unclipped, capped, M(below | above));
+      s.loss = -select(take_unclipped, unclipped, clipped);
+      s.grad = select(zero, splat<V>(0.0), -r * a);
     }
     return s;
   }
@@ -255,6 +273,13 @@ struct GRPO {
     detail::require_mask_shape(name, in.mask, rows, cols);
   }
 
+  /// What the fused pass sums over the batch.
+  struct Sums {
+    double value = 0.0;
+    double grad = 0.0;  // finite iff every gradient entry is (the cheap check)
+    double n = 0.0, seqs = 0.0, low = 0.0, high = 0.0, kl = 0.0, ratio = 0.0;
+  };
+
   template <class S>
   LossValue<GRPOMetrics> run(const GRPOInputs<S>& in, TokenView<S> grad,
                              TokenView<S> per_token) const {
@@ -263,94 +288,23 @@ struct GRPO {
     const Index cols = in.logp.cols();
     check_inputs(in, rows, cols);
     detail::require_output(name, "grad_logp", grad, rows, cols);
-    const bool keep_per_token = !per_token.is_null();
-    if (keep_per_token) detail::require_output(name, "per_token", per_token, rows, cols);
+    if (!per_token.is_null()) detail::require_output(name, "per_token", per_token, rows, cols);
 
-    const bool has_old = !in.old_logp.is_null();
-    const bool per_seq = !in.advantages.is_null();
-    const bool use_kl = beta > 0.0;
-    const bool sequence = importance_sampling_level == ImportanceSamplingLevel::sequence;
-    const bool is_kl = kl_importance_correction;
-    const double scale = accumulation_scale();
-    const Aggregation agg = aggregation(rows);
-
-    // Sums local to the loop (see PPOClip): captured by reference they would be stored per token.
-    struct Sums {
-      double value = 0.0;
-      double grad = 0.0;  // finite iff every gradient entry is (the cheap check)
-      double n = 0.0, seqs = 0.0, low = 0.0, high = 0.0, kl = 0.0, ratio = 0.0;
-    };
+    // One kernel per per-token form and KL on / off: the token loop holds no switch.
     const Sums sums = in.mask.visit([&](auto valid) {
-      Sums acc;
-      const detail::RowWeights weights(agg, valid, rows, cols);
-      for (Index i = 0; i < rows; ++i) {
-        const double w = scale * weights(i);
-        const S* lp = in.logp.row(i);
-        const S* olp = has_old ? in.old_logp.row(i) : nullptr;
-        const S* ref = use_kl ? in.ref_logp.row(i) : nullptr;
-        const S* tadv = per_seq ? nullptr : in.token_advantages.row(i);
-        const double seq_adv = per_seq ? static_cast<double>(in.advantages[i]) : 0.0;
-        S* g = grad.row(i);
-        S* pt = keep_per_token ? per_token.row(i) : nullptr;
-
-        // GSPO: the first pass over the row gives the sequence ratio s_i.
-        double seq_ratio = 1.0;
-        if (sequence) {
-          double count = 0.0;
-          double log_sum = 0.0;
-          for (Index t = 0; t < cols; ++t) {
-            if (!valid(i, t)) continue;
-            count += 1.0;
-            if (has_old) log_sum += static_cast<double>(lp[t]) - static_cast<double>(olp[t]);
-          }
-          if (count > 0.0) {
-            seq_ratio = std::exp(log_sum / count);
-            const Surrogate s = surrogate(seq_ratio, seq_adv, 0.0);
-            acc.seqs += 1.0;
-            acc.low += s.low ? 1.0 : 0.0;
-            acc.high += s.high ? 1.0 : 0.0;
-            acc.ratio += seq_ratio;
-          }
-        }
-
-        double row_value = 0.0;
-        for (Index t = 0; t < cols; ++t) {
-          if (!valid(i, t)) {  // select, never multiply: padding may hold NaN or -inf
-            g[t] = S{0};
-            if (keep_per_token) pt[t] = S{0};
-            continue;
-          }
-          const double l = static_cast<double>(lp[t]);
-          const double old = has_old ? static_cast<double>(olp[t]) : l;
-          const double a = per_seq ? seq_adv : static_cast<double>(tadv[t]);
-          // The difference in double before exp: float inputs lose nothing to cancellation.
-          const double r = sequence ? seq_ratio : std::exp(l - old);
-          const Surrogate s = surrogate(r, a, l);
-          double loss = s.loss;
-          double dloss = s.grad;
-          if (use_kl) {
-            const double rl = static_cast<double>(ref[t]);
-            const KLToken k = is_kl ? kl_token_importance_corrected(KLEstimator::k3, l, rl, old)
-                                    : kl_token(KLEstimator::k3, l, rl);
-            loss += beta * k.value;
-            dloss += beta * k.grad;
-            acc.kl += k.value;
-          }
-          row_value += loss;
-          const double gi = w * dloss;
-          g[t] = static_cast<S>(gi);
-          acc.grad += gi;
-          if (keep_per_token) pt[t] = static_cast<S>(loss);
-          acc.n += 1.0;
-          if (!sequence) {
-            acc.low += s.low ? 1.0 : 0.0;
-            acc.high += s.high ? 1.0 : 0.0;
-            acc.ratio += r;
-          }
-        }
-        acc.value += w * row_value;
+      const bool kl = beta > 0.0;
+      switch (form()) {
+        case Form::cispo:
+          return kl ? kernel<Form::cispo, true>(in, grad, per_token, valid)
+                    : kernel<Form::cispo, false>(in, grad, per_token, valid);
+        case Form::sapo:
+          return kl ? kernel<Form::sapo, true>(in, grad, per_token, valid)
+                    : kernel<Form::sapo, false>(in, grad, per_token, valid);
+        case Form::clipped:
+          break;
       }
-      return acc;
+      return kl ? kernel<Form::clipped, true>(in, grad, per_token, valid)
+                : kernel<Form::clipped, false>(in, grad, per_token, valid);
     });
     const double value = sums.value;
     const double grad_sum = sums.grad;
@@ -363,6 +317,7 @@ struct GRPO {
     out.value = value;
     auto& m = out.metrics;
     m.valid_tokens = sums.n;
+    const bool sequence = importance_sampling_level == ImportanceSamplingLevel::sequence;
     const double count = sequence ? sums.seqs : sums.n;
     if (count > 0.0) {
       m.clip_ratio_low = sums.low / count;
@@ -372,6 +327,123 @@ struct GRPO {
     }
     if (sums.n > 0.0) m.kl_mean = sums.kl / sums.n;
     return out;
+  }
+
+  /// The fused pass: per row, (GSPO) the sequence ratio, then per block of eight tokens the
+  /// loss, its gradient and the metrics, on the vector blocks of token_loss.hpp (lane-wise
+  /// selects, partial sums per lane, the inline exp). Absent inputs point at `logp` instead of
+  /// being tested per token.
+  template <Form F, bool kKL, class S, class Valid>
+  Sums kernel(const GRPOInputs<S>& in, TokenView<S> grad, TokenView<S> per_token,
+              Valid valid) const {
+    using detail::kBlock;
+    using detail::select;
+    using detail::splat;
+    using detail::VecD;
+    using detail::VecI;
+    const Index rows = in.logp.rows();
+    const Index cols = in.logp.cols();
+    const bool keep_per_token = !per_token.is_null();
+    const bool has_old = !in.old_logp.is_null();
+    const bool per_seq = !in.advantages.is_null();
+    const bool sequence = importance_sampling_level == ImportanceSamplingLevel::sequence;
+    const VecI is_kl = VecI{} - static_cast<std::int64_t>(kl_importance_correction);
+    const VecD zero{};
+    // A local copy of the hyper-parameters: the stores into the gradient may alias `*this` as
+    // far as the compiler knows, and would make it reload them for every block.
+    const GRPO p = *this;
+    const double scale = accumulation_scale();
+    const detail::RowWeights weights(aggregation(rows), valid, rows, cols);
+
+    Sums acc;
+    VecI n{};
+    VecI low{};
+    VecI high{};
+    VecD kl_sum{};
+    VecD ratio_sum{};
+    for (Index i = 0; i < rows; ++i) {
+      const double w = scale * weights(i);
+      const S* lp = in.logp.row(i);
+      // No old log-probs: old = logp, so r = exp(0) = 1 exactly (NaN stays NaN).
+      const S* olp = has_old ? in.old_logp.row(i) : lp;
+      const S* ref = kKL ? in.ref_logp.row(i) : lp;
+      const S* tadv = per_seq ? lp : in.token_advantages.row(i);
+      const double seq_adv = per_seq ? static_cast<double>(in.advantages[i]) : 0.0;
+      S* g = grad.row(i);
+      S* pt = keep_per_token ? per_token.row(i) : nullptr;
+
+      // GSPO: the first pass over the row gives the sequence ratio s_i.
+      double seq_ratio = 1.0;
+      if (sequence) {
+        VecD log_sum{};
+        VecI count{};
+        for (Index t0 = 0; t0 < cols; t0 += kBlock) {
+          const Index m = std::min(kBlock, cols - t0);
+          const VecI v = detail::valid_lanes(valid, i, t0, m);
+          // The difference in double: float inputs lose nothing to cancellation.
+          log_sum += select(v, detail::load(lp + t0, m) - detail::load(olp + t0, m), zero);
+          count += v;
+        }
+        const Index c = detail::lane_count(count);
+        if (c > 0) {
+          seq_ratio = std::exp(detail::lane_sum(log_sum) / static_cast<double>(c));
+          const Surrogate<double> s = surrogate<F>(seq_ratio, seq_adv, 0.0);
+          acc.seqs += 1.0;
+          acc.low += s.low ? 1.0 : 0.0;
+          acc.high += s.high ? 1.0 : 0.0;
+          acc.ratio += seq_ratio;
+        }
+      }
+
+      VecD value{};
+      VecD grad_sum{};
+      for (Index t0 = 0; t0 < cols; t0 += kBlock) {
+        const Index m = std::min(kBlock, cols - t0);
+        // Select, never multiply: padding may hold NaN or -inf.
+        const VecI v = detail::valid_lanes(valid, i, t0, m);
+        const VecD l = detail::load(lp + t0, m);
+        const VecD a = per_seq ? splat<VecD>(seq_adv) : detail::load(tadv + t0, m);
+        // The token ratio: the surrogate's at token level, the KL correction's at both levels.
+        const VecD r_token = !sequence || (kKL && kl_importance_correction)
+                                 ? detail::exp_pair(l - detail::load(olp + t0, m)).exp
+                                 : splat<VecD>(1.0);
+        const VecD r = sequence ? splat<VecD>(seq_ratio) : r_token;
+        const Surrogate<VecD> s = p.surrogate<F>(r, a, l);
+        VecD loss = s.loss;
+        VecD dloss = s.grad;
+        if constexpr (kKL) {
+          // k3 as kl_token / kl_token_importance_corrected (kl.hpp) compute it, lane-wise.
+          const VecD d = l - detail::load(ref + t0, m);
+          const VecD em1 = detail::exp_pair(-d).expm1;
+          const VecD k3 = em1 + d;
+          const VecD kl = select(is_kl, r_token * k3, k3);
+          const VecD dkl = select(is_kl, r_token * (k3 - em1), -em1);
+          loss += p.beta * kl;
+          dloss += p.beta * dkl;
+          kl_sum += select(v, kl, zero);
+        }
+        const VecD gi = w * dloss;
+        if (keep_per_token) detail::store(pt + t0, select(v, loss, zero), m);
+        detail::store(g + t0, select(v, gi, zero), m);
+        value += select(v, loss, zero);
+        grad_sum += select(v, gi, zero);
+        n += v;
+        // Sequence level counted its metrics per row above.
+        if (!sequence) {
+          ratio_sum += select(v, r, zero);
+          low += v & s.low;
+          high += v & s.high;
+        }
+      }
+      acc.value += w * detail::lane_sum(value);
+      acc.grad += detail::lane_sum(grad_sum);
+    }
+    acc.n = static_cast<double>(detail::lane_count(n));
+    acc.low += static_cast<double>(detail::lane_count(low));
+    acc.high += static_cast<double>(detail::lane_count(high));
+    acc.kl = detail::lane_sum(kl_sum);
+    acc.ratio += detail::lane_sum(ratio_sum);
+    return acc;
   }
 
   /// The slow path: names the input holding NaN/inf at a valid position (advantages [B] only in

@@ -131,8 +131,8 @@ struct PPOClip {
     const double cap = dual_clip;  // 0 = off
     const double clamp = clamp_log_ratio;
 
-    // The sums live inside the loop's own scope: captured by reference they would escape, and
-    // the compiler would store every one of them on every token around the opaque exp call.
+    // The fused pass on the vector blocks of token_loss.hpp: lane-wise selects, partial sums per
+    // lane and the inline exp, so that it vectorizes.
     struct Sums {
       double value = 0.0;
       double grad = 0.0;  // finite iff every gradient entry is (the cheap check)
@@ -140,8 +140,22 @@ struct PPOClip {
       double k3 = 0.0, k1 = 0.0, ratio = 0.0;
     };
     const Sums sums = in.mask.visit([&](auto valid) {
-      Sums acc;
+      using detail::kBlock;
+      using detail::select;
+      using detail::splat;
+      using detail::VecD;
+      using detail::VecI;
+      const VecD zero{};
+      const VecD lo_v = splat<VecD>(lo);
+      const VecD hi_v = splat<VecD>(hi);
+      const VecD cap_v = splat<VecD>(cap);
+      const VecD clamp_v = splat<VecD>(clamp);
+      const bool use_cap = cap > 0.0;
+      const bool use_clamp = clamp > 0.0;
       const detail::RowWeights weights(aggregation, valid, rows, cols);
+      Sums acc;
+      VecI n{}, clip{}, low{}, high{}, dual_n{};
+      VecD k3{}, k1{}, ratio{};
       for (Index i = 0; i < rows; ++i) {
         const double w = weights(i);
         const S* lp = in.logp.row(i);
@@ -149,53 +163,58 @@ struct PPOClip {
         const S* adv = in.advantages.row(i);
         S* g = grad.row(i);
         S* pt = keep_per_token ? per_token.row(i) : nullptr;
-        double row_value = 0.0;
-        for (Index t = 0; t < cols; ++t) {
-          if (!valid(i, t)) {  // select, never multiply: padding may hold NaN or -inf
-            g[t] = S{0};
-            if (keep_per_token) pt[t] = S{0};
-            continue;
-          }
+        VecD value{};
+        VecD grad_sum{};
+        for (Index t0 = 0; t0 < cols; t0 += kBlock) {
+          const Index m = std::min(kBlock, cols - t0);
+          // Select, never multiply: padding may hold NaN or -inf.
+          const VecI v = detail::valid_lanes(valid, i, t0, m);
           // The difference in double before exp: float inputs lose nothing to cancellation.
-          double log_ratio = static_cast<double>(lp[t]) - static_cast<double>(olp[t]);
-          bool clamped = false;
-          if (clamp > 0.0 && std::abs(log_ratio) > clamp) {
-            log_ratio = std::copysign(clamp, log_ratio);
-            clamped = true;
+          VecD log_ratio = detail::load(lp + t0, m) - detail::load(olp + t0, m);
+          VecI clamped{};
+          if (use_clamp) {
+            clamped = detail::abs_of(log_ratio) > clamp_v;
+            log_ratio = select(clamped, detail::copysign_of(clamp_v, log_ratio), log_ratio);
           }
-          const double r = std::exp(log_ratio);
-          const double a = static_cast<double>(adv[t]);
-          const bool clip_low = r < lo;
-          const bool clip_high = r > hi;
-          const bool zero_low = a < 0.0 && clip_low;
-          const bool zero_high = a > 0.0 && clip_high;
-          const bool dual = cap > 0.0 && a < 0.0 && r > cap;
+          const VecD r = detail::exp_pair(log_ratio).exp;
+          const VecD a = detail::load(adv + t0, m);
+          const VecI clip_low = r < lo_v;
+          const VecI clip_high = r > hi_v;
+          const VecI zero_low = (a < 0.0) & clip_low;
+          const VecI zero_high = (a > 0.0) & clip_high;
+          const VecI dual = use_cap ? VecI((a < 0.0) & (r > cap_v)) : VecI{};
           // -min(r A, clip(r) A): the clipped branch is the minimum only when it is strictly
           // outside the interval on the pessimistic side.
-          double loss = zero_low ? -lo * a : (zero_high ? -hi * a : -r * a);
-          double dloss = (zero_low || zero_high) ? 0.0 : -r * a;
-          if (dual) {
-            loss = -cap * a;
-            dloss = 0.0;
-          }
-          if (clamped) dloss = 0.0;
-          row_value += loss;
-          const double gi = w * dloss;
-          g[t] = static_cast<S>(gi);
-          acc.grad += gi;
-          if (keep_per_token) pt[t] = static_cast<S>(loss);
-
-          acc.n += 1.0;
-          acc.clip += (clip_low || clip_high) ? 1.0 : 0.0;
-          acc.low += zero_low ? 1.0 : 0.0;
-          acc.high += zero_high ? 1.0 : 0.0;
-          acc.dual += dual ? 1.0 : 0.0;
-          acc.k3 += (r - 1.0) - log_ratio;
-          acc.k1 -= log_ratio;
-          acc.ratio += r;
+          const VecD unclipped = -r * a;
+          VecD loss = select(zero_low, -lo_v * a, select(zero_high, -hi_v * a, unclipped));
+          VecD dloss = select(zero_low | zero_high, zero, unclipped);
+          loss = select(dual, -cap_v * a, loss);
+          dloss = select(dual | clamped, zero, dloss);
+          const VecD gi = w * dloss;
+          if (keep_per_token) detail::store(pt + t0, select(v, loss, zero), m);
+          detail::store(g + t0, select(v, gi, zero), m);
+          value += select(v, loss, zero);
+          grad_sum += select(v, gi, zero);
+          n += v;
+          clip += v & (clip_low | clip_high);
+          low += v & zero_low;
+          high += v & zero_high;
+          dual_n += v & dual;
+          k3 += select(v, (r - 1.0) - log_ratio, zero);
+          k1 -= select(v, log_ratio, zero);
+          ratio += select(v, r, zero);
         }
-        acc.value += w * row_value;
+        acc.value += w * detail::lane_sum(value);
+        acc.grad += detail::lane_sum(grad_sum);
       }
+      acc.n = static_cast<double>(detail::lane_count(n));
+      acc.clip = static_cast<double>(detail::lane_count(clip));
+      acc.low = static_cast<double>(detail::lane_count(low));
+      acc.high = static_cast<double>(detail::lane_count(high));
+      acc.dual = static_cast<double>(detail::lane_count(dual_n));
+      acc.k3 = detail::lane_sum(k3);
+      acc.k1 = detail::lane_sum(k1);
+      acc.ratio = detail::lane_sum(ratio);
       return acc;
     });
     const double value = sums.value;
