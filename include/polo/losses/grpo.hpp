@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -347,7 +346,7 @@ struct GRPO {
     const bool has_old = !in.old_logp.is_null();
     const bool per_seq = !in.advantages.is_null();
     const bool sequence = importance_sampling_level == ImportanceSamplingLevel::sequence;
-    const VecI is_kl = VecI{} - static_cast<std::int64_t>(kl_importance_correction);
+    const bool is_kl = kl_importance_correction;
     const VecD zero{};
     // A local copy of the hyper-parameters: the stores into the gradient may alias `*this` as
     // far as the compiler knows, and would make it reload them for every block.
@@ -416,8 +415,12 @@ struct GRPO {
           const VecD d = l - detail::load(ref + t0, m);
           const VecD em1 = detail::exp_pair(-d).expm1;
           const VecD k3 = em1 + d;
-          const VecD kl = select(is_kl, r_token * k3, k3);
-          const VecD dkl = select(is_kl, r_token * (k3 - em1), -em1);
+          VecD kl = k3;
+          VecD dkl = -em1;
+          if (is_kl) {  // the same for every block: predicted
+            kl = r_token * k3;
+            dkl = r_token * (k3 - em1);
+          }
           loss += p.beta * kl;
           dloss += p.beta * dkl;
           kl_sum += select(v, kl, zero);
