@@ -43,6 +43,12 @@
 #include "polo/ranking/plackett_luce.hpp"
 #include "polo/ranking/result.hpp"
 
+#include "polo/flow/advantage.hpp"
+#include "polo/flow/awm.hpp"
+#include "polo/flow/flow_grpo.hpp"
+#include "polo/flow/flow_matching.hpp"
+#include "polo/flow/samplers.hpp"
+
 #include "polo/nn/activation.hpp"
 #include "polo/nn/checkpoint.hpp"
 #include "polo/nn/clip.hpp"
@@ -57,6 +63,7 @@
 #include "polo/distributions/gaussian.hpp"
 
 #include "polo/envs/cartpole.hpp"
+#include "polo/envs/flow2d.hpp"
 #include "polo/envs/ltr.hpp"
 #include "polo/envs/vector_env.hpp"
 
