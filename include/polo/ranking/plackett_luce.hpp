@@ -81,9 +81,18 @@ struct PlackettLuce {
     w.reserve(items(), out.cols());
     std::vector<double> inv_e(static_cast<std::size_t>(items()));
     Eigen::ArrayXd draws;
+    std::vector<std::int32_t> by_score;
     for (Index q = 0; q < queries(); ++q) {
       detail::pl_load_query(where, scores, mask, q, w);
       const S* z = scores.row(q);
+      // Selection visits the items by decreasing score: the likely winners fill the buffer first,
+      // so the rest mostly fail one well-predicted comparison.
+      by_score.assign(w.items.begin(), w.items.end());
+      std::sort(by_score.begin(), by_score.end(), [&](std::int32_t a, std::int32_t b) {
+        const double ea = w.e[static_cast<std::size_t>(a)];
+        const double eb = w.e[static_cast<std::size_t>(b)];
+        return ea > eb || (ea == eb && a < b);
+      });
       bool race = true;
       for (const std::int32_t j : w.items) {
         const double e = w.e[static_cast<std::size_t>(j)];
@@ -111,7 +120,7 @@ struct PlackettLuce {
                 std::log(exp1[t]) - (static_cast<double>(z[j]) - w.max);
           }
         }
-        write_smallest(keys, w.items, order, out.row(q * num_samples + s), out.cols());
+        write_smallest(keys, by_score, order, out.row(q * num_samples + s), out.cols());
       }
     }
   }
@@ -252,14 +261,17 @@ struct PlackettLuce {
     const Index m = std::min<Index>(k, static_cast<Index>(items.size()));
     if (k <= 32) {
       // Insertion into a sorted buffer of the best m so far; an item that does not beat the m-th
-      // costs one comparison (items come in index order, so ties keep the lower index first).
+      // costs one comparison. Ties go to the lower index whatever the visiting order.
       double best[32];
       Index count = 0;
+      const auto before = [&](double key, std::int32_t j, Index slot) {
+        return key < best[slot] || (key == best[slot] && j < row[slot]);
+      };
       for (const std::int32_t j : items) {
         const double key = keys[static_cast<std::size_t>(j)];
-        if (count == m && !(key < best[m - 1])) continue;
+        if (count == m && !before(key, j, m - 1)) continue;
         Index at = count < m ? count++ : m - 1;
-        while (at > 0 && key < best[at - 1]) {
+        while (at > 0 && before(key, j, at - 1)) {
           best[at] = best[at - 1];
           row[at] = row[at - 1];
           --at;
