@@ -53,9 +53,9 @@ struct LtrTrainConfig {
   std::uint64_t data_seed = 7;  ///< the data set (fixed across runs so seeds compare)
   Index steps = 1500;           ///< Adam updates
   Index batch_queries = 16;
-  Index samples = 16;  ///< K rankings per query (PG-Rank, PL-Rank)
-  Index top_k = 10;    ///< sampled prefix length = nDCG cutoff
-  double learning_rate = 3e-3;
+  Index samples = 16;           ///< K rankings per query (PG-Rank, PL-Rank)
+  Index top_k = 10;             ///< sampled prefix length = nDCG cutoff
+  double learning_rate = 1e-3;  ///< torch.optim.Adam's default
   Index hidden = 64;
   Index eval_every = 100;         ///< steps between validation evaluations (and log rows)
   Index variance_resamples = 20;  ///< re-samplings for the gradient-variance measurement
