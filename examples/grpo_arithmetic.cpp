@@ -81,9 +81,12 @@ int main(int argc, char** argv) {
 
   CLI::App app{"GRPO on two-digit addition with a verifiable reward", "grpo_arithmetic"};
   polo::examples::add_common_options(app, common, "GRPO steps");
-  app.add_option("--loss-type", config.loss_type, "GRPO loss type")
-      ->transform(CLI::CheckedTransformer(kLossTypes, CLI::ignore_case))
-      ->default_str("dapo");
+  std::string loss_type = "dapo";
+  std::string importance_level = "token";
+  std::string budget = "uniform";
+  app.add_option("--loss-type", loss_type, "GRPO loss type")
+      ->check(CLI::IsMember(kLossTypes))
+      ->capture_default_str();
   app.add_option("--group-size", config.group_size, "rollouts per prompt (mean under knapsack)")
       ->capture_default_str();
   app.add_option("--prompts-per-step", config.prompts_per_step, "prompts per GRPO step")
@@ -96,12 +99,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--epsilon-high", config.epsilon_high,
                  "ratio ceiling 1 + epsilon_high (cispo: the weight's cap) [0.2; cispo 5]");
-  app.add_option("--importance-level", config.importance_level, "importance ratio level")
-      ->transform(CLI::CheckedTransformer(kLevels, CLI::ignore_case))
-      ->default_str("token");
-  app.add_option("--budget", config.budget, "rollouts per prompt: uniform or knapsack")
-      ->transform(CLI::CheckedTransformer(kBudgets, CLI::ignore_case))
-      ->default_str("uniform");
+  app.add_option("--importance-level", importance_level, "importance ratio: token or sequence")
+      ->check(CLI::IsMember(kLevels))
+      ->capture_default_str();
+  app.add_option("--budget", budget, "rollouts per prompt: uniform or knapsack")
+      ->check(CLI::IsMember(kBudgets))
+      ->capture_default_str();
   app.add_option("--knapsack-min", config.knapsack_min,
                  "knapsack: initial rollouts of a prompt with 0 < p < 1")
       ->capture_default_str();
@@ -135,6 +138,9 @@ int main(int argc, char** argv) {
   polo::examples::parse_or_exit(app, argc, argv);
   config.steps = common.steps;
   config.seed = common.seed;
+  config.loss_type = kLossTypes.at(loss_type);
+  config.importance_level = kLevels.at(importance_level);
+  config.budget = kBudgets.at(budget);
 
   try {
     polo::examples::RunOutput output(common.out);
