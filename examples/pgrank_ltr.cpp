@@ -39,8 +39,9 @@ int main(int argc, char** argv) {
                                                  {"plrank", LtrMethod::plrank},
                                                  {"listmle", LtrMethod::listmle},
                                                  {"pointwise", LtrMethod::pointwise}};
-  app.add_option("--method", config.method, "training objective")
-      ->transform(CLI::CheckedTransformer(methods, CLI::ignore_case))
+  std::string method = "plrank";
+  app.add_option("--method", method, "training objective: pgrank, plrank, listmle or pointwise")
+      ->check(CLI::IsMember({"pgrank", "plrank", "listmle", "pointwise"}))
       ->capture_default_str();
   app.add_option("--samples", config.samples, "sampled rankings per query (K)")
       ->capture_default_str();
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
   polo::examples::parse_or_exit(app, argc, argv);
   config.steps = common.steps;
   config.seed = common.seed;
+  config.method = methods.at(method);
 
   try {
     polo::examples::RunOutput output(common.out);
