@@ -179,7 +179,7 @@ TEST_CASE("The sampler draws the rankings of s + polo::gumbel from the same stre
   polo::MaskArray mask = polo::MaskArray::Ones(3, 40);
   mask(1, 7) = 0;
   mask(2, 0) = 0;
-  for (const polo::Index k : {5, 40}) {  // the insertion buffer and nth_element paths
+  for (const polo::Index k : {5, 40}) {  // the threshold-and-count and nth_element paths
     polo::Rng a(77), b(77);
     const polo::Rankings drawn = polo::PlackettLuce<double>{s, mask}.sample(a, 6, k);
     for (polo::Index q = 0; q < 3; ++q) {
@@ -202,6 +202,22 @@ TEST_CASE("The mode ranks by decreasing score, ties by index", "[ranking]") {
   const polo::Rankings m = polo::PlackettLuce<double>{s}.mode(3);
   CHECK((m.row(0) == rankings({{1, 0, 2}}).row(0)).all());
   CHECK((m.row(1) == rankings({{2, 0, 1}}).row(0)).all());
+}
+
+TEST_CASE("Equal keys go by index on every selection path", "[ranking]") {
+  // Equal scores give equal mode keys: every item passes the threshold, so 30 items take the
+  // counting path, 100 the sort of the candidates, and k = 40 nth_element.
+  for (const polo::Index n : {30, 100}) {
+    polo::TokenArrayd s = polo::TokenArrayd::Constant(2, n, 0.25);
+    s(1, n - 1) = 1.0;  // one clear winner, then the ties
+    for (const polo::Index k : {5, 40}) {
+      const polo::Rankings m = polo::PlackettLuce<double>{s}.mode(k);
+      for (polo::Index c = 0; c < k; ++c) {
+        CHECK(m(0, c) == (c < n ? c : -1));
+        CHECK(m(1, c) == (c == 0 ? n - 1 : (c <= n - 1 ? c - 1 : -1)));
+      }
+    }
+  }
 }
 
 TEST_CASE("First-position entropy and its gradient", "[ranking]") {

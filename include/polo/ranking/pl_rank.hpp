@@ -115,10 +115,13 @@ struct PLRank {
           cr += rtg[static_cast<std::size_t>(p)] / d;
           ascent[j] += inv_k * (rtg[static_cast<std::size_t>(p) + 1] + w.e[j] * (rho[j] * cw - cr));
         }
-        for (const std::int32_t j : w.items) {
-          const auto jj = static_cast<std::size_t>(j);
-          if (w.placed[jj] == 0) ascent[jj] += inv_k * w.e[jj] * (rho[jj] * cw - cr);
-        }
+        // Over every slot with a select, so that it vectorizes: padding has e = 0 and gains 0.
+        const double* e = w.e.data();
+        const std::int32_t* placed = w.placed.data();
+        const double* gain = rho.data();
+        double* asc = ascent.data();
+        for (Index j = 0; j < n; ++j)
+          asc[j] += placed[j] == 0 ? inv_k * e[j] * (gain[j] * cw - cr) : 0.0;
         detail::pl_unload_ranking(y, m, w);
       }
       S* g = grad_scores.row(q);

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string_view>
 #include <type_traits>
@@ -66,61 +67,51 @@ struct PlackettLuce {
   /// exponential race): the same ranking from the same generator stream as
   /// s_j + polo::gumbel(gen), with one log per item instead of two. (A query whose scores spread
   /// over ~700, where e^{s - max} underflows, compares s_j - max - log E_j instead.) The top k
-  /// come from partial selection: a bounded insertion buffer for k <= 32 (about n + k^2 log(n/k)
-  /// steps), nth_element and a sort of the k chosen beyond, never a full sort.
+  /// come from partial selection, never a full sort: for k <= 32 the k-th smallest key among the
+  /// 2k highest-scored items bounds the k-th smallest of all, a branch-free pass keeps the items
+  /// at or below that bound (about 2k of them) and counting ranks them; beyond, nth_element and a
+  /// sort of the k chosen.
   template <std::uniform_random_bit_generator G>
   void sample(G& gen, Index num_samples, TokenView<std::int32_t> out) const {
     constexpr std::string_view where = "polo::PlackettLuce::sample";
     check(where);
     if (num_samples < 1) detail::fail_argument(where, "num_samples", ">= 1", num_samples);
     require_out(where, out, queries() * num_samples);
-    std::vector<double> keys(static_cast<std::size_t>(items()));
-    std::vector<std::int32_t> order;
-    order.reserve(static_cast<std::size_t>(items()));
+    const Index k = out.cols();
     detail::PLQuery w;
-    w.reserve(items(), out.cols());
-    std::vector<double> inv_e(static_cast<std::size_t>(items()));
+    w.reserve(items(), k);
+    Selection sel(items());
+    Eigen::ArrayXd inv_e(items());  // 1 / e_j, by valid slot t (item w.items[t])
+    Eigen::ArrayXd keys(items());
     Eigen::ArrayXd draws;
-    std::vector<std::int32_t> by_score;
     for (Index q = 0; q < queries(); ++q) {
       detail::pl_load_query(where, scores, mask, q, w);
       const S* z = scores.row(q);
-      // Selection visits the items by decreasing score: the likely winners fill the buffer first,
-      // so the rest mostly fail one well-predicted comparison.
-      by_score.assign(w.items.begin(), w.items.end());
-      std::sort(by_score.begin(), by_score.end(), [&](std::int32_t a, std::int32_t b) {
-        const double ea = w.e[static_cast<std::size_t>(a)];
-        const double eb = w.e[static_cast<std::size_t>(b)];
-        return ea > eb || (ea == eb && a < b);
-      });
+      const Index nv = w.valid_count();
       bool race = true;
-      for (const std::int32_t j : w.items) {
-        const double e = w.e[static_cast<std::size_t>(j)];
+      for (Index t = 0; t < nv; ++t) {
+        const double e = w.e[static_cast<std::size_t>(w.items[static_cast<std::size_t>(t)])];
         race = race && e > 1e-300;
-        inv_e[static_cast<std::size_t>(j)] = 1.0 / e;
+        inv_e[t] = 1.0 / e;
       }
+      sel.load_head(w, std::min(k, nv));
       // All the query's uniforms first (in the order polo::gumbel would draw them), then one
       // vectorized log over the block.
-      const Index nv = w.valid_count();
       draws.resize(num_samples * nv);
       for (Index t = 0; t < draws.size(); ++t)
         draws[t] = uniform_open(gen);
       draws = -draws.log();  // E = -log u ~ Exp(1)
       for (Index s = 0; s < num_samples; ++s) {
-        const double* exp1 = draws.data() + s * nv;
+        const auto exp1 = draws.segment(s * nv, nv);
         if (race) {
-          for (Index t = 0; t < nv; ++t) {
-            const auto jj = static_cast<std::size_t>(w.items[static_cast<std::size_t>(t)]);
-            keys[jj] = exp1[t] * inv_e[jj];
-          }
+          keys.head(nv) = exp1 * inv_e.head(nv);
         } else {
           for (Index t = 0; t < nv; ++t) {
             const std::int32_t j = w.items[static_cast<std::size_t>(t)];
-            keys[static_cast<std::size_t>(j)] =
-                std::log(exp1[t]) - (static_cast<double>(z[j]) - w.max);
+            keys[t] = std::log(exp1[t]) - (static_cast<double>(z[j]) - w.max);
           }
         }
-        write_smallest(keys, by_score, order, out.row(q * num_samples + s), out.cols());
+        sel.write_smallest(keys.data(), w.items, out.row(q * num_samples + s), k);
       }
     }
   }
@@ -143,15 +134,18 @@ struct PlackettLuce {
     constexpr std::string_view where = "polo::PlackettLuce::mode";
     check(where);
     require_out(where, out, queries());
-    std::vector<double> keys(static_cast<std::size_t>(items()));
-    std::vector<std::int32_t> order;
     detail::PLQuery w;
     w.reserve(items(), out.cols());
+    Selection sel(items());
+    std::vector<double> keys(static_cast<std::size_t>(items()));
     for (Index q = 0; q < queries(); ++q) {
       detail::pl_load_query(where, scores, mask, q, w);
-      for (const std::int32_t j : w.items)
-        keys[static_cast<std::size_t>(j)] = -static_cast<double>(scores(q, j));
-      write_smallest(keys, w.items, order, out.row(q), out.cols());
+      const Index nv = w.valid_count();
+      for (Index t = 0; t < nv; ++t)
+        keys[static_cast<std::size_t>(t)] =
+            -static_cast<double>(scores(q, w.items[static_cast<std::size_t>(t)]));
+      sel.load_head(w, std::min(out.cols(), nv));
+      sel.write_smallest(keys.data(), w.items, out.row(q), out.cols());
     }
   }
 
@@ -253,48 +247,120 @@ struct PlackettLuce {
     detail::require_shape(where, "out", out, rows, out.cols());
   }
 
-  /// The `k` items with the smallest keys, smallest first (ties by index), then -1 for empty
-  /// slots.
-  static void write_smallest(const std::vector<double>& keys,
-                             const std::vector<std::int32_t>& items,
-                             std::vector<std::int32_t>& order, std::int32_t* row, Index k) {
-    const Index m = std::min<Index>(k, static_cast<Index>(items.size()));
-    if (k <= 32) {
-      // Insertion into a sorted buffer of the best m so far; an item that does not beat the m-th
-      // costs one comparison. Ties go to the lower index whatever the visiting order.
-      double best[32];
-      Index count = 0;
-      const auto before = [&](double key, std::int32_t j, Index slot) {
-        return key < best[slot] || (key == best[slot] && j < row[slot]);
-      };
-      for (const std::int32_t j : items) {
-        const double key = keys[static_cast<std::size_t>(j)];
-        if (count == m && !before(key, j, m - 1)) continue;
-        Index at = count < m ? count++ : m - 1;
-        while (at > 0 && before(key, j, at - 1)) {
-          best[at] = best[at - 1];
-          row[at] = row[at - 1];
-          --at;
-        }
-        best[at] = key;
-        row[at] = j;
+  /// Top-k selection by smallest key, ties by index. Keys come by valid slot t (item
+  /// items[t], increasing with t). For k <= 32 a threshold pass: the m-th smallest key of a
+  /// "head" of 2m likely winners bounds the m-th smallest of all, so one branch-free pass keeps
+  /// only the few items at or below it, and counting ranks those (many equal keys: nth_element and
+  /// a sort of the candidates). Beyond, nth_element and a sort of the k chosen.
+  struct Selection {
+    std::vector<std::int32_t> head;  ///< slots of the head (the highest scores)
+    std::vector<std::int32_t> cand;  ///< slots that pass the threshold
+    std::vector<double> head_keys;   ///< their keys, contiguous
+    std::vector<double> cand_keys;
+    std::vector<std::int32_t> order;  ///< scratch of sort_prefix
+    explicit Selection(Index n)
+        : head(static_cast<std::size_t>(n)),
+          cand(static_cast<std::size_t>(n)),
+          head_keys(72),
+          cand_keys(static_cast<std::size_t>(n) + 8) {}
+
+    /// The head: the min(2m, n_valid) slots of the highest e (the most likely winners).
+    void load_head(const detail::PLQuery& w, Index m) {
+      const Index nv = w.valid_count();
+      const Index h = std::min(2 * m, nv);
+      head.resize(static_cast<std::size_t>(nv));
+      for (Index t = 0; t < nv; ++t)
+        head[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(t);
+      if (h > 0 && h < nv) {
+        std::nth_element(head.begin(), head.begin() + (h - 1), head.end(),
+                         [&](std::int32_t a, std::int32_t b) {
+                           const double ea = w.e[static_cast<std::size_t>(w.items[a])];
+                           const double eb = w.e[static_cast<std::size_t>(w.items[b])];
+                           return ea > eb || (ea == eb && a < b);
+                         });
       }
-    } else {
-      order.assign(items.begin(), items.end());
+      head.resize(static_cast<std::size_t>(h));
+    }
+
+    void write_smallest(const double* keys, const std::vector<std::int32_t>& items,
+                        std::int32_t* row, Index k) {
+      const auto nv = static_cast<Index>(items.size());
+      const Index m = std::min<Index>(k, nv);
+      if (m > 0 && k <= 32) {
+        constexpr double inf = std::numeric_limits<double>::infinity();
+        // The bound: the m-th smallest head key, the largest one with fewer than m below it.
+        double bound = inf;
+        if (m < nv) {
+          const auto nh = static_cast<Index>(head.size());
+          const Index padded = (nh + 7) / 8 * 8;
+          double* hk = head_keys.data();
+          for (Index i = 0; i < nh; ++i)
+            hk[i] = keys[head[static_cast<std::size_t>(i)]];
+          std::fill(hk + nh, hk + padded, inf);
+          std::int32_t less[72] = {};
+          for (Index j = 0; j < nh; ++j) {
+            const double kj = hk[j];
+            for (Index i = 0; i < padded; ++i)
+              less[i] += kj < hk[i] ? 1 : 0;
+          }
+          bound = -inf;
+          for (Index i = 0; i < padded; ++i)
+            bound = less[i] < m && hk[i] > bound ? hk[i] : bound;
+        }
+        // Branch-free filter: every item of the top m has a key <= bound.
+        Index c = 0;
+        std::int32_t* pass = cand.data();
+        double* ck = cand_keys.data();
+        for (Index t = 0; t < nv; ++t) {
+          pass[c] = static_cast<std::int32_t>(t);
+          ck[c] = keys[t];
+          c += keys[t] <= bound ? 1 : 0;
+        }
+        // Rank of each candidate by counting the ones before it (column-wise, so it vectorizes);
+        // equal keys (rare) go by slot, and the candidates come in slot order.
+        if (c <= 64) {
+          const Index padded = (c + 7) / 8 * 8;
+          std::fill(ck + c, ck + padded, inf);
+          std::int32_t rank[64] = {};
+          for (Index j = 0; j < c; ++j) {
+            const double kj = ck[j];
+            for (Index i = 0; i <= j; ++i)
+              rank[i] += kj < ck[i] ? 1 : 0;
+            for (Index i = j + 1; i < padded; ++i)
+              rank[i] += kj <= ck[i] ? 1 : 0;
+          }
+          for (Index i = 0; i < c; ++i)
+            if (rank[i] < m) row[rank[i]] = items[static_cast<std::size_t>(pass[i])];
+        } else {
+          sort_prefix(ck, pass, c, m, items, row);
+        }
+      } else if (m > 0) {
+        for (Index t = 0; t < nv; ++t) {
+          cand[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(t);
+          cand_keys[static_cast<std::size_t>(t)] = keys[t];
+        }
+        sort_prefix(cand_keys.data(), cand.data(), nv, m, items, row);
+      }
+      std::fill(row + m, row + k, -1);
+    }
+
+    /// The m smallest of c candidates (keys ck, slots pass in increasing order) by nth_element
+    /// and a sort of the m chosen, ties by slot.
+    void sort_prefix(const double* ck, const std::int32_t* pass, Index c, Index m,
+                     const std::vector<std::int32_t>& items, std::int32_t* row) {
+      order.resize(static_cast<std::size_t>(c));
+      for (Index i = 0; i < c; ++i)
+        order[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(i);
       const auto better = [&](std::int32_t a, std::int32_t b) {
-        const double ka = keys[static_cast<std::size_t>(a)];
-        const double kb = keys[static_cast<std::size_t>(b)];
-        return ka < kb || (ka == kb && a < b);
+        return ck[a] < ck[b] || (ck[a] == ck[b] && a < b);
       };
       const auto mm = static_cast<std::ptrdiff_t>(m);
-      if (mm < static_cast<std::ptrdiff_t>(order.size()) && mm > 0) {
-        std::nth_element(order.begin(), order.begin() + (mm - 1), order.end(), better);
-      }
+      if (m < c) std::nth_element(order.begin(), order.begin() + (mm - 1), order.end(), better);
       std::sort(order.begin(), order.begin() + mm, better);
-      std::copy(order.begin(), order.begin() + mm, row);
+      for (Index p = 0; p < m; ++p)
+        row[p] = items[static_cast<std::size_t>(pass[order[static_cast<std::size_t>(p)]])];
     }
-    std::fill(row + m, row + k, -1);
-  }
+  };
 };
 
 }  // namespace polo
