@@ -58,10 +58,12 @@
 #include "polo/nn/mlp.hpp"
 #include "polo/nn/optim.hpp"
 #include "polo/nn/schedule.hpp"
+#include "polo/nn/token_policy.hpp"
 
 #include "polo/distributions/categorical.hpp"
 #include "polo/distributions/gaussian.hpp"
 
+#include "polo/envs/arithmetic.hpp"
 #include "polo/envs/cartpole.hpp"
 #include "polo/envs/flow2d.hpp"
 #include "polo/envs/ltr.hpp"
