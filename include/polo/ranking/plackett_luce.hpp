@@ -67,10 +67,10 @@ struct PlackettLuce {
   /// exponential race): the same ranking from the same generator stream as
   /// s_j + polo::gumbel(gen), with one log per item instead of two. (A query whose scores spread
   /// over ~700, where e^{s - max} underflows, compares s_j - max - log E_j instead.) The top k
-  /// come from partial selection, never a full sort: for k <= 32 the k-th smallest key among the
-  /// 2k highest-scored items bounds the k-th smallest of all, a branch-free pass keeps the items
-  /// at or below that bound (about 2k of them) and counting ranks them; beyond, nth_element and a
-  /// sort of the k chosen.
+  /// come from partial selection, never a full sort: for k <= 32 a bound on the k-th smallest key
+  /// from the 3k highest-scored items, a branch-free pass that keeps the items at or below it
+  /// (about 3k of 100) and ranking those by counting; beyond, nth_element and a sort of the k
+  /// chosen.
   template <std::uniform_random_bit_generator G>
   void sample(G& gen, Index num_samples, TokenView<std::int32_t> out) const {
     constexpr std::string_view where = "polo::PlackettLuce::sample";
@@ -248,26 +248,25 @@ struct PlackettLuce {
   }
 
   /// Top-k selection by smallest key, ties by index. Keys come by valid slot t (item
-  /// items[t], increasing with t). For k <= 32 a threshold pass: the m-th smallest key of a
-  /// "head" of 2m likely winners bounds the m-th smallest of all, so one branch-free pass keeps
-  /// only the few items at or below it, and counting ranks those (many equal keys: nth_element and
-  /// a sort of the candidates). Beyond, nth_element and a sort of the k chosen.
+  /// items[t], increasing with t). For k <= 32 a threshold pass: a "head" of the 3m likely winners
+  /// (highest scores) gives a bound >= the m-th smallest key, one branch-free pass keeps only the
+  /// items at or below it, and counting the smaller ones ranks those, all without data-dependent
+  /// branches (the old insertion buffer mispredicted on every insertion). Equal keys or many
+  /// candidates: nth_element and a sort of the candidates. Beyond k = 32, nth_element and a sort.
   struct Selection {
-    std::vector<std::int32_t> head;  ///< slots of the head (the highest scores)
-    std::vector<std::int32_t> cand;  ///< slots that pass the threshold
-    std::vector<double> head_keys;   ///< their keys, contiguous
-    std::vector<double> cand_keys;
+    std::vector<std::int32_t> head;   ///< slots of the head (the highest scores)
+    std::vector<std::int32_t> cand;   ///< slots that pass the threshold
+    std::vector<double> cand_keys;    ///< their keys, contiguous (+inf padded)
     std::vector<std::int32_t> order;  ///< scratch of sort_prefix
     explicit Selection(Index n)
         : head(static_cast<std::size_t>(n)),
           cand(static_cast<std::size_t>(n)),
-          head_keys(72),
           cand_keys(static_cast<std::size_t>(n) + 8) {}
 
-    /// The head: the min(2m, n_valid) slots of the highest e (the most likely winners).
+    /// The head: the min(3m, n_valid) slots of the highest e (the most likely winners).
     void load_head(const detail::PLQuery& w, Index m) {
       const Index nv = w.valid_count();
-      const Index h = std::min(2 * m, nv);
+      const Index h = std::min(3 * m, nv);
       head.resize(static_cast<std::size_t>(nv));
       for (Index t = 0; t < nv; ++t)
         head[static_cast<std::size_t>(t)] = static_cast<std::int32_t>(t);
@@ -288,24 +287,19 @@ struct PlackettLuce {
       const Index m = std::min<Index>(k, nv);
       if (m > 0 && k <= 32) {
         constexpr double inf = std::numeric_limits<double>::infinity();
-        // The bound: the m-th smallest head key, the largest one with fewer than m below it.
+        // The bound: split the head (3m likely winners) into m groups; the largest of the groups'
+        // smallest keys is the key of one of m distinct items, so it is >= the m-th smallest key.
         double bound = inf;
         if (m < nv) {
           const auto nh = static_cast<Index>(head.size());
-          const Index padded = (nh + 7) / 8 * 8;
-          double* hk = head_keys.data();
-          for (Index i = 0; i < nh; ++i)
-            hk[i] = keys[head[static_cast<std::size_t>(i)]];
-          std::fill(hk + nh, hk + padded, inf);
-          std::int32_t less[72] = {};
-          for (Index j = 0; j < nh; ++j) {
-            const double kj = hk[j];
-            for (Index i = 0; i < padded; ++i)
-              less[i] += kj < hk[i] ? 1 : 0;
+          double top = -inf;
+          for (Index i = 0; i < m; ++i) {
+            double low = keys[head[static_cast<std::size_t>(i)]];
+            for (Index g = i + m; g < nh; g += m)
+              low = std::min(low, keys[head[static_cast<std::size_t>(g)]]);
+            top = std::max(top, low);
           }
-          bound = -inf;
-          for (Index i = 0; i < padded; ++i)
-            bound = less[i] < m && hk[i] > bound ? hk[i] : bound;
+          bound = top;
         }
         // Branch-free filter: every item of the top m has a key <= bound.
         Index c = 0;
@@ -316,22 +310,23 @@ struct PlackettLuce {
           ck[c] = keys[t];
           c += keys[t] <= bound ? 1 : 0;
         }
-        // Rank of each candidate by counting the ones before it (column-wise, so it vectorizes);
-        // equal keys (rare) go by slot, and the candidates come in slot order.
-        if (c <= 64) {
+        // Rank of each candidate by counting the smaller ones. Equal keys (rare) share a rank and
+        // collide in the row: then the sort below orders them by slot.
+        bool tie = c > 64;
+        if (!tie) {
           const Index padded = (c + 7) / 8 * 8;
           std::fill(ck + c, ck + padded, inf);
-          std::int32_t rank[64] = {};
-          for (Index j = 0; j < c; ++j) {
-            const double kj = ck[j];
-            for (Index i = 0; i <= j; ++i)
-              rank[i] += kj < ck[i] ? 1 : 0;
-            for (Index i = j + 1; i < padded; ++i)
-              rank[i] += kj <= ck[i] ? 1 : 0;
+          double rank[64] = {};
+          count_less(ck, c, padded, rank);
+          std::fill(row, row + m, -1);
+          for (Index i = 0; i < c; ++i) {
+            const auto r = static_cast<Index>(rank[i]);
+            if (r >= m) continue;
+            tie = tie || row[r] != -1;
+            row[r] = items[static_cast<std::size_t>(pass[i])];
           }
-          for (Index i = 0; i < c; ++i)
-            if (rank[i] < m) row[rank[i]] = items[static_cast<std::size_t>(pass[i])];
-        } else {
+        }
+        if (tie) {
           sort_prefix(ck, pass, c, m, items, row);
         }
       } else if (m > 0) {
@@ -342,6 +337,17 @@ struct PlackettLuce {
         sort_prefix(cand_keys.data(), cand.data(), nv, m, items, row);
       }
       std::fill(row + m, row + k, -1);
+    }
+
+    /// less[i] += #{j < c : key[j] < key[i]} for i < padded (a multiple of 8; keys padded with
+    /// +inf): column-wise with a fixed inner width, so that it vectorizes.
+    static void count_less(const double* key, Index c, Index padded, double* less) {
+      for (Index j = 0; j < c; ++j) {
+        const double kj = key[j];
+        for (Index i = 0; i < padded; i += 8)
+          for (Index l = 0; l < 8; ++l)
+            less[i + l] += kj < key[i + l] ? 1.0 : 0.0;
+      }
     }
 
     /// The m smallest of c candidates (keys ck, slots pass in increasing order) by nth_element
