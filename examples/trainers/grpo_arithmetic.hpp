@@ -37,6 +37,7 @@
 #include "polo/nn/token_policy.hpp"
 #include "polo/sampling/knapsack.hpp"
 #include "polo/sampling/success_rate.hpp"
+#include "trainers/arithmetic_warmup.hpp"
 
 namespace polo::examples {
 
@@ -101,13 +102,8 @@ struct GRPOArithmeticConfig {
     detail::require(group_size >= 2, where, "group_size", ">= 2", static_cast<double>(group_size));
     detail::require(minibatches >= 1 && minibatches <= prompts_per_step, where, "minibatches",
                     "in [1, prompts_per_step]", static_cast<double>(minibatches));
-    detail::require(warmup_steps >= 0, where, "warmup_steps", ">= 0",
-                    static_cast<double>(warmup_steps));
-    detail::require(warmup_batch >= 1, where, "warmup_batch", ">= 1",
-                    static_cast<double>(warmup_batch));
-    detail::require_in(where, "warmup_noise", warmup_noise, 0.0, 1.0);
+    validate_arithmetic_warmup(*this, where);
     detail::require_positive(where, "learning_rate", learning_rate);
-    detail::require_positive(where, "warmup_learning_rate", warmup_learning_rate);
     detail::require_positive(where, "max_grad_norm", max_grad_norm);
     detail::require(chunk_steps >= 1, where, "chunk_steps", ">= 1",
                     static_cast<double>(chunk_steps));
@@ -176,8 +172,8 @@ class GRPOArithmeticTrainer {
   explicit GRPOArithmeticTrainer(const GRPOArithmeticConfig& config)
       : config_((config.validate(), config)),
         gen_(config.seed),
-        policy_(policy_options(task_, config.hidden)),
-        reference_(policy_options(task_, config.hidden)),
+        policy_(arithmetic_policy_options(task_, config.hidden)),
+        reference_(arithmetic_policy_options(task_, config.hidden)),
         loss_(config.loss()),
         knapsack_(knapsack_options()),
         tracker_(task_.num_prompts(), config.knapsack_buffer, 8) {
@@ -192,7 +188,7 @@ class GRPOArithmeticTrainer {
   GRPOArithmeticSummary run(const std::function<void(const GRPOStepLog&)>& on_step = {}) {
     GRPOArithmeticSummary summary;
     auto start = Clock::now();
-    warmup();
+    arithmetic_warmup(policy_, task_, gen_, arithmetic_warmup_settings(config_), train_ws_);
     reference_.parameters() = policy_.parameters();
     summary.initial_accuracy = held_out_accuracy();
     summary.warmup_seconds = seconds_since(start);
@@ -222,13 +218,7 @@ class GRPOArithmeticTrainer {
 
   /// Greedy exact-match accuracy of the current policy over the held-out prompts.
   double held_out_accuracy() {
-    policy_.greedy(held_out_encoding_, eval_, gen_ws_);
-    const auto ids = task_.held_out_prompts();
-    Index right = 0;
-    for (Index i = 0; i < eval_.rows(); ++i) {
-      right += task_.correct(ids[static_cast<std::size_t>(i)], eval_.completion(i)) ? 1 : 0;
-    }
-    return static_cast<double>(right) / static_cast<double>(ids.size());
+    return arithmetic_held_out_accuracy(policy_, task_, held_out_encoding_, eval_, gen_ws_);
   }
 
   [[nodiscard]] const GRPOArithmeticConfig& config() const noexcept { return config_; }
@@ -241,56 +231,6 @@ class GRPOArithmeticTrainer {
     return std::chrono::duration<double>(Clock::now() - t).count();
   }
   static std::size_t at(Index i) { return static_cast<std::size_t>(i); }
-
-  static TokenPolicyOptions policy_options(const ArithmeticTask& task, std::vector<Index> hidden) {
-    return {.prompt_features = task.prompt_features(),
-            .vocab_size = ArithmeticTask::vocab_size,
-            .max_length = task.max_length(),
-            .end_token = ArithmeticTask::end_token,
-            .hidden = std::move(hidden),
-            .activation = Activation::tanh};
-  }
-
-  /// Supervised cross-entropy on noisy demonstrations: value = -mean over tokens of log p.
-  void warmup() {
-    if (config_.warmup_steps == 0) return;
-    Adam<float> adam(policy_.num_parameters(),
-                     AdamOptions{.learning_rate = config_.warmup_learning_rate});
-    const Index n = config_.warmup_batch;
-    const Index len = task_.max_length();
-    const auto train = task_.train_prompts();
-    std::vector<Index> ids(at(n));
-    TokenArray<Index> tokens(n, len);
-    MaskArray mask(n, len);
-    TokenArrayf logp(n, len);
-    TokenArrayf grad(n, len);
-    const Groups groups = Groups::uniform(n, 1);
-    for (Index step = 0; step < config_.warmup_steps; ++step) {
-      tokens.setZero();
-      mask.setZero();
-      Index count = 0;
-      for (Index i = 0; i < n; ++i) {
-        ids[at(i)] = train[at(uniform_int(gen_, static_cast<Index>(train.size())))];
-        const std::vector<Index> answer = task_.answer(ids[at(i)]);
-        for (std::size_t t = 0; t < answer.size(); ++t) {
-          Index token = answer[t];
-          if (token != ArithmeticTask::end_token && uniform(gen_) < config_.warmup_noise) {
-            token = uniform_int(gen_, ArithmeticTask::base);
-          }
-          tokens(i, static_cast<Index>(t)) = token;
-          mask(i, static_cast<Index>(t)) = 1;
-          ++count;
-        }
-      }
-      task_.encode(std::span<const Index>(ids), prompts_);
-      policy_.evaluate(prompts_, groups, tokens, mask, logp, TokenView<float>{}, train_ws_);
-      grad.setConstant(-1.0F / static_cast<float>(count));
-      policy_.zero_grad();
-      policy_.backward(grad, TokenView<const float>{}, train_ws_);
-      clip_grad_norm(policy_.gradients(), config_.max_grad_norm);
-      adam.step(policy_.parameters(), policy_.gradients());
-    }
-  }
 
   /// Shuffles order_[begin, end) with polo's portable sampler.
   void shuffle(std::size_t begin, std::size_t end) {
