@@ -9,12 +9,6 @@
 // train_ndcg_at_10, wall_seconds, queries_per_second, the gradient variances of PG-Rank and
 // PL-Rank at equal K, the hyper-parameters).
 
-// GCC 12 -march=native on AVX-512 machines reports -Wmaybe-uninitialized inside Eigen's packed
-// GEMM kernels (avx512fintrin.h, a false positive): silence it for this program only.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 #include <cstdio>
 #include <map>
 #include <string>

@@ -28,13 +28,6 @@
 #include "polo/core/view.hpp"
 #include "polo/ranking/detail/pl_query.hpp"
 
-// GCC 12 with -march=native on AVX-512 reports -Wmaybe-uninitialized inside Eigen's vectorized
-// log (avx512fintrin.h), a false positive that would break -Werror builds of any user.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
 namespace polo {
 
 /// Owning [R, k] rankings: row r holds item indices, best first; -1 is an empty slot.
@@ -370,7 +363,3 @@ struct PlackettLuce {
 };
 
 }  // namespace polo
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif

@@ -18,6 +18,7 @@
 #include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -31,15 +32,16 @@ namespace polo::detail {
 
 /// Scratch for one query, reused for every query of a call (allocated once per call).
 struct PLQuery {
-  std::vector<double> e;             ///< exp(s_j - max) for valid items, exactly 0 for padding
-  std::vector<std::int32_t> items;   ///< the valid items, in index order
-  std::vector<unsigned char> valid;  ///< 1 for a valid item
-  std::vector<std::int32_t> placed;  ///< 1 + position for an item of the current prefix, else 0
-  std::vector<double> denom;         ///< D_k of the current ranking prefix
-  std::vector<double> log_denom;     ///< log D_k (unshifted), only when `exact`
-  std::vector<double> probs;         ///< p_k(j) at [k n + j], only when `exact`
-  mutable std::vector<unsigned char> mark;  ///< scratch of the gradient loops, all 0 between calls
-  bool exact = false;                       ///< the current ranking needed log-space denominators
+  std::vector<double> e;                ///< exp(s_j - max) for valid items, exactly 0 for padding
+  std::vector<std::int32_t> items;      ///< the valid items, in index order
+  std::vector<unsigned char> valid;     ///< 1 for a valid item
+  std::vector<std::int32_t> placed;     ///< 1 + position for an item of the current prefix, else 0
+  std::vector<double> denom;            ///< D_k of the current ranking prefix
+  std::vector<double> log_denom;        ///< log D_k (unshifted), only when `exact`
+  std::vector<double> probs;            ///< p_k(j) at [k n + j], only when `exact`
+  mutable std::vector<float> saved_f;   ///< scratch of the gradient loop: grad at the placed items
+  mutable std::vector<double> saved_d;  ///< the same for double gradients
+  bool exact = false;                   ///< the current ranking needed log-space denominators
   double max = 0.0;
   Index n = 0;
 
@@ -49,7 +51,8 @@ struct PLQuery {
     items.reserve(size);
     valid.assign(size, 0);
     placed.assign(size, 0);
-    mark.assign(size, 0);
+    saved_f.assign(static_cast<std::size_t>(positions), 0.0F);
+    saved_d.assign(static_cast<std::size_t>(positions), 0.0);
     denom.assign(static_cast<std::size_t>(positions) + 1, 0.0);
     log_denom.assign(static_cast<std::size_t>(positions) + 1, 0.0);
     probs.clear();
@@ -200,20 +203,30 @@ double pl_log_prob(const S* z, const std::int32_t* y, Index m, const PLQuery& w)
 template <class T>
 void pl_accumulate_grad_fast(const std::int32_t* y, Index m, const double* a, double scale,
                              const PLQuery& w, const double* denom, T* grad) {
+  // Every item first takes the unplaced term (a plain loop over n that vectorizes); the placed
+  // ones then get their value from before it back, plus their own term: the same roundings as
+  // updating the two disjoint sets separately.
   double before = 0.0;  // sum_{k<=p} a_k / D_k
+  for (Index p = 0; p < m; ++p)
+    before += a[p] / denom[p];
+  const double all = scale * before;
+  T* saved = nullptr;
+  if constexpr (std::is_same_v<T, float>) {
+    saved = w.saved_f.data();
+  } else {
+    saved = w.saved_d.data();
+  }
+  for (Index p = 0; p < m; ++p)
+    saved[p] = grad[y[p]];
+  const double* e = w.e.data();
+  for (Index j = 0; j < w.n; ++j)
+    grad[j] -= static_cast<T>(e[j] * all);
+  before = 0.0;
   for (Index p = 0; p < m; ++p) {
     const auto j = static_cast<std::size_t>(y[p]);
     before += a[p] / denom[p];
-    grad[j] += static_cast<T>(scale * (a[p] - w.e[j] * before));
-    w.mark[j] = 1;
+    grad[j] = saved[p] + static_cast<T>(scale * (a[p] - e[j] * before));
   }
-  const double all = scale * before;
-  const double* e = w.e.data();
-  const unsigned char* mark = w.mark.data();
-  for (Index j = 0; j < w.n; ++j)  // a select, not a branch, so that it vectorizes
-    grad[j] -= mark[j] == 0 ? static_cast<T>(e[j] * all) : T{0};
-  for (Index p = 0; p < m; ++p)
-    w.mark[static_cast<std::size_t>(y[p])] = 0;
 }
 
 /// The same for the loaded ranking, through the exact probabilities when it needed them.
