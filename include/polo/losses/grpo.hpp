@@ -289,22 +289,21 @@ struct GRPO {
     detail::require_output(name, "grad_logp", grad, rows, cols);
     if (!per_token.is_null()) detail::require_output(name, "per_token", per_token, rows, cols);
 
-    // One kernel per per-token form and KL on / off: the token loop holds no switch.
-    const Sums sums = in.mask.visit([&](auto valid) {
-      const bool kl = beta > 0.0;
-      switch (form()) {
-        case Form::cispo:
-          return kl ? kernel<Form::cispo, true>(in, grad, per_token, valid)
-                    : kernel<Form::cispo, false>(in, grad, per_token, valid);
-        case Form::sapo:
-          return kl ? kernel<Form::sapo, true>(in, grad, per_token, valid)
-                    : kernel<Form::sapo, false>(in, grad, per_token, valid);
-        case Form::clipped:
-          break;
-      }
-      return kl ? kernel<Form::clipped, true>(in, grad, per_token, valid)
-                : kernel<Form::clipped, false>(in, grad, per_token, valid);
-    });
+    // One kernel per per-token form, so that the token loop holds no switch on it; the mask
+    // kind and KL on / off are predicted branches per block (compiled once, not 10 times).
+    const detail::MaskLanes valid(in.mask);
+    Sums sums;
+    switch (form()) {
+      case Form::cispo:
+        sums = kernel<Form::cispo>(in, grad, per_token, valid);
+        break;
+      case Form::sapo:
+        sums = kernel<Form::sapo>(in, grad, per_token, valid);
+        break;
+      case Form::clipped:
+        sums = kernel<Form::clipped>(in, grad, per_token, valid);
+        break;
+    }
     const double value = sums.value;
     const double grad_sum = sums.grad;
 
@@ -332,9 +331,9 @@ struct GRPO {
   /// loss, its gradient and the metrics, on the vector blocks of token_loss.hpp (lane-wise
   /// selects, partial sums per lane, the inline exp). Absent inputs point at `logp` instead of
   /// being tested per token.
-  template <Form F, bool kKL, class S, class Valid>
+  template <Form F, class S>
   Sums kernel(const GRPOInputs<S>& in, TokenView<S> grad, TokenView<S> per_token,
-              Valid valid) const {
+              const detail::MaskLanes& valid) const {
     using detail::kBlock;
     using detail::select;
     using detail::splat;
@@ -346,6 +345,7 @@ struct GRPO {
     const bool has_old = !in.old_logp.is_null();
     const bool per_seq = !in.advantages.is_null();
     const bool sequence = importance_sampling_level == ImportanceSamplingLevel::sequence;
+    const bool kl = beta > 0.0;
     const bool is_kl = kl_importance_correction;
     const VecD zero{};
     // A local copy of the hyper-parameters: the stores into the gradient may alias `*this` as
@@ -365,7 +365,7 @@ struct GRPO {
       const S* lp = in.logp.row(i);
       // No old log-probs: old = logp, so r = exp(0) = 1 exactly (NaN stays NaN).
       const S* olp = has_old ? in.old_logp.row(i) : lp;
-      const S* ref = kKL ? in.ref_logp.row(i) : lp;
+      const S* ref = kl ? in.ref_logp.row(i) : lp;
       const S* tadv = per_seq ? lp : in.token_advantages.row(i);
       const double seq_adv = per_seq ? static_cast<double>(in.advantages[i]) : 0.0;
       S* g = grad.row(i);
@@ -403,14 +403,14 @@ struct GRPO {
         const VecD l = detail::load(lp + t0, m);
         const VecD a = per_seq ? splat<VecD>(seq_adv) : detail::load(tadv + t0, m);
         // The token ratio: the surrogate's at token level, the KL correction's at both levels.
-        const VecD r_token = !sequence || (kKL && kl_importance_correction)
+        const VecD r_token = !sequence || (kl && is_kl)
                                  ? detail::exp_pair(l - detail::load(olp + t0, m)).exp
                                  : splat<VecD>(1.0);
         const VecD r = sequence ? splat<VecD>(seq_ratio) : r_token;
         const Surrogate<VecD> s = p.surrogate<F>(r, a, l);
         VecD loss = s.loss;
         VecD dloss = s.grad;
-        if constexpr (kKL) {
+        if (kl) {  // the same for every block: predicted
           // k3 as kl_token / kl_token_importance_corrected (kl.hpp) compute it, lane-wise.
           const VecD d = l - detail::load(ref + t0, m);
           const VecD em1 = detail::exp_pair(-d).expm1;

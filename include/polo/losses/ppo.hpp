@@ -139,7 +139,9 @@ struct PPOClip {
       double n = 0.0, clip = 0.0, low = 0.0, high = 0.0, dual = 0.0;
       double k3 = 0.0, k1 = 0.0, ratio = 0.0;
     };
-    const Sums sums = in.mask.visit([&](auto valid) {
+    // The mask kind is a predicted branch per block: the loop is compiled once, not per kind.
+    const detail::MaskLanes valid(in.mask);
+    const Sums sums = [&] {
       using detail::kBlock;
       using detail::select;
       using detail::splat;
@@ -216,7 +218,7 @@ struct PPOClip {
       acc.k1 = detail::lane_sum(k1);
       acc.ratio = detail::lane_sum(ratio);
       return acc;
-    });
+    }();
     const double value = sums.value;
     const double grad_sum = sums.grad;
 

@@ -246,9 +246,9 @@ POLO_VEC_INLINE void store(S* p, const VecD& v, Index n) noexcept {
   return first_lanes(n);
 }
 
+/// The valid lanes of the first `n` (1..kBlock) mask elements at `p` (nonzero = valid).
 template <class T>
-[[nodiscard]] POLO_VEC_INLINE VecI valid_lanes(const MaskView::Typed<T>& valid, Index i, Index t0,
-                                               Index n) noexcept {
+[[nodiscard]] POLO_VEC_INLINE VecI lanes_at(const T* p, Index n) noexcept {
 #if defined(__AVX512F__)
   // uint8 / bool, a full block: one widening load (GCC builds the generic form byte by byte).
   if constexpr (sizeof(T) == 1) {
@@ -256,8 +256,7 @@ template <class T>
       // The zero-masking form: the plain one starts from an "undefined" register that GCC 12
       // reports as maybe-uninitialized.
       const __m512i wide = _mm512_maskz_cvtepu8_epi64(
-          static_cast<__mmask8>(0xFF),
-          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(valid.row(i) + t0)));
+          static_cast<__mmask8>(0xFF), _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
       return std::bit_cast<VecI>(wide) != 0;
     }
   }
@@ -265,7 +264,7 @@ template <class T>
   // bool is read as its bytes (0 or 1); lanes past n stay 0, that is invalid.
   using E = std::conditional_t<std::is_same_v<T, bool>, unsigned char, T>;
   static_assert(sizeof(E) == sizeof(T));
-  const auto v = load_raw(reinterpret_cast<const E*>(valid.row(i) + t0), n);
+  const auto v = load_raw(reinterpret_cast<const E*>(p), n);
   if constexpr (sizeof(E) == 8) {
     return v != E{};
   } else {
@@ -273,6 +272,54 @@ template <class T>
     using Wide = std::conditional_t<std::is_floating_point_v<E>, VecD, VecI>;
     return __builtin_convertvector(v, Wide) != 0;
   }
+}
+
+template <class T>
+[[nodiscard]] POLO_VEC_INLINE VecI valid_lanes(const MaskView::Typed<T>& valid, Index i, Index t0,
+                                               Index n) noexcept {
+  return lanes_at(valid.row(i) + t0, n);
+}
+
+/// A mask read block by block through one switch on its element kind. The switch goes the same
+/// way for every block (a predicted branch), so a fused loop written on it is compiled once, not
+/// once per mask element type as with `MaskView::visit` (which multiplied compile times).
+class MaskLanes {
+ public:
+  explicit MaskLanes(const MaskView& mask) : kind_(mask.kind()) {
+    mask.visit([this](auto typed) {
+      if constexpr (!std::is_same_v<decltype(typed), MaskView::AllValid>) {
+        data_ = typed.view.data();
+        row_bytes_ = typed.view.stride() * static_cast<Index>(sizeof(*typed.view.data()));
+      }
+    });
+  }
+
+  /// The valid lanes of the block of row i starting at column t0, n (1..kBlock) columns long.
+  [[nodiscard]] POLO_VEC_INLINE VecI operator()(Index i, Index t0, Index n) const noexcept {
+    const unsigned char* row = static_cast<const unsigned char*>(data_) + i * row_bytes_;
+    switch (kind_) {
+      case MaskView::Kind::u8:
+      case MaskView::Kind::boolean:
+        return lanes_at(row + t0, n);
+      case MaskView::Kind::f32:
+        return lanes_at(reinterpret_cast<const float*>(row) + t0, n);
+      case MaskView::Kind::f64:
+        return lanes_at(reinterpret_cast<const double*>(row) + t0, n);
+      case MaskView::Kind::none:
+        break;
+    }
+    return first_lanes(n);
+  }
+
+ private:
+  MaskView::Kind kind_;
+  const void* data_ = nullptr;
+  Index row_bytes_ = 0;
+};
+
+[[nodiscard]] POLO_VEC_INLINE VecI valid_lanes(const MaskLanes& valid, Index i, Index t0,
+                                               Index n) noexcept {
+  return valid(i, t0, n);
 }
 
 [[nodiscard]] POLO_VEC_INLINE double lane_sum(const VecD& v) noexcept {
@@ -332,11 +379,19 @@ class RowWeights {
  private:
   // An integer count: it vectorizes (a double sum would not).
   [[nodiscard]] double valid_in_row(Index i) const {
-    Index n = 0;
-    for (Index t = 0; t < cols_; ++t) {
-      n += valid_(i, t) ? 1 : 0;
+    if constexpr (std::is_same_v<Valid, MaskLanes>) {
+      VecI n{};
+      for (Index t0 = 0; t0 < cols_; t0 += kBlock) {
+        n += valid_(i, t0, std::min(kBlock, cols_ - t0));
+      }
+      return static_cast<double>(lane_count(n));
+    } else {
+      Index n = 0;
+      for (Index t = 0; t < cols_; ++t) {
+        n += valid_(i, t) ? 1 : 0;
+      }
+      return static_cast<double>(n);
     }
-    return static_cast<double>(n);
   }
 
   AggregationMode mode_;
