@@ -115,19 +115,17 @@ void pl_exact_denominators(const S* z, const std::int32_t* y, Index m, PLQuery& 
   }
 }
 
-/// sum of e over the items not placed, in eight interleaved partial sums so that it vectorizes
-/// (positive terms: any order is as accurate). Padding has e = 0 and adds nothing.
+/// sum of e over the items not placed, in index order: a select over every slot, not a walk over
+/// the item list (padding has e = 0 and adds exactly nothing, so the sum is the same). Kept a
+/// single ordered sum: an eight-lane version was miscompiled by GCC 12 at -O3 -march=native
+/// (AVX-512), and this keeps the roundings of the item-list loop.
 inline double pl_unplaced_mass(const PLQuery& w) {
   const double* e = w.e.data();
   const std::int32_t* placed = w.placed.data();
-  double lane[8] = {};
-  Index j = 0;
-  for (; j + 8 <= w.n; j += 8)
-    for (Index l = 0; l < 8; ++l)
-      lane[l] += placed[j + l] == 0 ? e[j + l] : 0.0;
-  for (; j < w.n; ++j)
-    lane[0] += placed[j] == 0 ? e[j] : 0.0;
-  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+  double rest = 0.0;
+  for (Index j = 0; j < w.n; ++j)
+    rest += placed[j] == 0 ? e[j] : 0.0;
+  return rest;
 }
 
 /// Checks ranking row `r` (of query `q`) against the loaded query, marks its items placed and
