@@ -117,8 +117,8 @@ void pl_exact_denominators(const S* z, const std::int32_t* y, Index m, PLQuery& 
 
 /// sum of e over the items not placed, in index order: a select over every slot, not a walk over
 /// the item list (padding has e = 0 and adds exactly nothing, so the sum is the same). Kept a
-/// single ordered sum: an eight-lane version was miscompiled by GCC 12 at -O3 -march=native
-/// (AVX-512), and this keeps the roundings of the item-list loop.
+/// single ordered sum: an eight-lane version returned wrong sums under GCC 12 -O3 -march=native
+/// (AVX-512; right at -O1, cause not pinned down), and this keeps the item-list loop's roundings.
 inline double pl_unplaced_mass(const PLQuery& w) {
   const double* e = w.e.data();
   const std::int32_t* placed = w.placed.data();
