@@ -46,6 +46,15 @@ inline polo::TokenArrayd tokens(std::initializer_list<std::initializer_list<doub
 }
 
 /// Same shape, and every element within the absolute `tol` of the expected one.
+/// A [n] array from a braced list: seq({1.0, -2.0}).
+inline polo::SeqArrayd seq(std::initializer_list<double> values) {
+  polo::SeqArrayd x(static_cast<polo::Index>(values.size()));
+  polo::Index i = 0;
+  for (const double v : values)
+    x[i++] = v;
+  return x;
+}
+
 inline void check_tokens(const polo::TokenArrayd& actual, const polo::TokenArrayd& expected,
                          double tol) {
   REQUIRE(actual.rows() == expected.rows());

@@ -21,13 +21,7 @@ using polo_test::Contains;
 using polo_test::message_of;
 using polo_test::tokens;
 
-SeqArrayd seq(std::initializer_list<double> v) {
-  SeqArrayd x(static_cast<Index>(v.size()));
-  Index k = 0;
-  for (const double e : v)
-    x[k++] = e;
-  return x;
-}
+using polo_test::seq;
 
 TEST_CASE("AWM matches T12 and T12b", "[flow]") {
   // T12: x0 = 1, eps = -0.5, t = 0.3, v = -1.2, A = 0.8: A FM = 0.072, d/dv = 0.48.

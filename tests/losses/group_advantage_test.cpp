@@ -28,13 +28,7 @@ using polo_test::kNaN;
 using polo_test::message_of;
 using Scale = polo::GroupAdvantage::Scale;
 
-SeqArrayd seq(std::initializer_list<double> v) {
-  SeqArrayd x(static_cast<Index>(v.size()));
-  Index i = 0;
-  for (const double e : v)
-    x[i++] = e;
-  return x;
-}
+using polo_test::seq;
 
 void check_seq(const SeqArrayd& actual, std::initializer_list<double> expected,
                double rel = kVectorTol) {

@@ -23,13 +23,7 @@ using polo::ShapedRewardInputs;
 using polo::TokenArrayd;
 using polo_test::Contains;
 
-SeqArrayd seq(std::initializer_list<double> v) {
-  SeqArrayd x(static_cast<Index>(v.size()));
-  Index i = 0;
-  for (const double e : v)
-    x[i++] = e;
-  return x;
-}
+using polo_test::seq;
 
 TEST_CASE("RunningMoments and reward normalization reproduce V20", "[losses][ppo_max]") {
   RunningMoments m;

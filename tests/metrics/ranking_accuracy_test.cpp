@@ -19,13 +19,7 @@ using polo_test::Contains;
 using polo_test::kNaN;
 using polo_test::message_of;
 
-SeqArrayd seq(std::initializer_list<double> v) {
-  SeqArrayd x(static_cast<Index>(v.size()));
-  Index i = 0;
-  for (const double e : v)
-    x[i++] = e;
-  return x;
-}
+using polo_test::seq;
 
 // Hand count: pairs (-10 vs -12) right, (-5 vs -5) a tie, counted right (>=), (-7 vs -6) wrong,
 // (-3 vs -9) right, (-8 vs -8.5) right: R = 4/5. Per-token means with lengths [5, 1, 7, 3, 4]

@@ -21,13 +21,7 @@ using polo::SeqArrayd;
 using polo_test::Contains;
 using polo_test::message_of;
 
-SeqArrayd seq(std::initializer_list<double> v) {
-  SeqArrayd x(static_cast<polo::Index>(v.size()));
-  polo::Index i = 0;
-  for (const double e : v)
-    x[i++] = e;
-  return x;
-}
+using polo_test::seq;
 
 struct V16 {
   SeqArrayd c1 = seq({-40}), c2 = seq({-55}), p1 = seq({-42}), p2 = seq({-50});

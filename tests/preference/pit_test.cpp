@@ -18,13 +18,7 @@ using polo::SeqArrayd;
 using polo_test::Contains;
 using polo_test::message_of;
 
-SeqArrayd seq(std::initializer_list<double> v) {
-  SeqArrayd x(static_cast<polo::Index>(v.size()));
-  polo::Index i = 0;
-  for (const double e : v)
-    x[i++] = e;
-  return x;
-}
+using polo_test::seq;
 
 struct V24 {
   SeqArrayd wl = seq({1.2}), ww = seq({0.1}), ll = seq({-0.2}), lw = seq({-1.5});

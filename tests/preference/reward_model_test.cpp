@@ -22,13 +22,7 @@ using polo_test::kNaN;
 using polo_test::message_of;
 using polo_test::tokens;
 
-SeqArrayd seq(std::initializer_list<double> v) {
-  SeqArrayd x(static_cast<Index>(v.size()));
-  Index i = 0;
-  for (const double e : v)
-    x[i++] = e;
-  return x;
-}
+using polo_test::seq;
 
 // Hand values (python, math module): for one pair d = r_w - r_l - m,
 //   loss = log(1 + e^{-d}),  d loss / d r_w = -sigmoid(-d) = -(d loss / d r_l).
