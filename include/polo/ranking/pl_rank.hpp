@@ -142,13 +142,7 @@ struct PLRank {
   /// Owning form.
   template <class S>
   RankingResult<S, PLRankMetrics> operator()(const RankingInputs<S>& in) const {
-    RankingResult<S, PLRankMetrics> res;
-    res.grad_scores.resize(in.scores.rows(), in.scores.cols());
-    res.per_query.resize(in.scores.rows());
-    const auto v = compute(in, TokenView<S>(res.grad_scores), SeqView<double>(res.per_query));
-    res.value = v.value;
-    res.metrics = v.metrics;
-    return res;
+    return detail::owning_ranking_call<PLRankMetrics>(*this, in);
   }
 };
 

@@ -29,4 +29,20 @@ struct RankingResult {
   M metrics{};
 };
 
+namespace detail {
+
+/// The owning form every ranking loss shares: allocate the result, run the loss's
+/// zero-allocation `compute` into it, keep the value and the metrics.
+template <class M, class S, class Loss>
+RankingResult<S, M> owning_ranking_call(const Loss& loss, const RankingInputs<S>& in) {
+  RankingResult<S, M> res;
+  res.grad_scores.resize(in.scores.rows(), in.scores.cols());
+  res.per_query.resize(in.scores.rows());
+  const auto v = loss.compute(in, TokenView<S>(res.grad_scores), SeqView<double>(res.per_query));
+  res.value = v.value;
+  res.metrics = v.metrics;
+  return res;
+}
+
+}  // namespace detail
 }  // namespace polo
