@@ -224,13 +224,7 @@ struct AWM {
  private:
   template <class S>
   AWMResult<S> call(const AWMInputs<S>& in) const {
-    AWMResult<S> out;
-    out.grad_velocity.resize(in.velocity.rows(), in.velocity.cols());
-    out.per_row.resize(in.velocity.rows());
-    const auto v = compute(in, TokenView<S>(out.grad_velocity), SeqView<S>(out.per_row));
-    out.value = v.value;
-    out.metrics = v.metrics;
-    return out;
+    return detail::owning_velocity_call<AWMResult<S>, S>(*this, in);
   }
 };
 

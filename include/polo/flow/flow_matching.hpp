@@ -70,6 +70,19 @@ Index require_fm_shapes(std::string_view where, TokenView<const S> velocity, Tok
   return per;
 }
 
+/// The owning form of the velocity losses (flow matching, AWM): allocate the result, run the
+/// loss's zero-allocation `compute` into it, keep the value and the metrics.
+template <class Result, class S, class Loss, class Inputs>
+Result owning_velocity_call(const Loss& loss, const Inputs& in) {
+  Result out;
+  out.grad_velocity.resize(in.velocity.rows(), in.velocity.cols());
+  out.per_row.resize(in.velocity.rows());
+  const auto v = loss.compute(in, TokenView<S>(out.grad_velocity), SeqView<S>(out.per_row));
+  out.value = v.value;
+  out.metrics = v.metrics;
+  return out;
+}
+
 }  // namespace detail
 
 /// The point of the path at `t` and its velocity target: `x_t = (1 - t) x0 + t eps` and
@@ -263,13 +276,7 @@ struct FlowMatching {
  private:
   template <class S>
   FlowMatchingResult<S> call(const FlowMatchingInputs<S>& in) const {
-    FlowMatchingResult<S> out;
-    out.grad_velocity.resize(in.velocity.rows(), in.velocity.cols());
-    out.per_row.resize(in.velocity.rows());
-    const auto v = compute(in, TokenView<S>(out.grad_velocity), SeqView<S>(out.per_row));
-    out.value = v.value;
-    out.metrics = v.metrics;
-    return out;
+    return detail::owning_velocity_call<FlowMatchingResult<S>, S>(*this, in);
   }
 };
 
