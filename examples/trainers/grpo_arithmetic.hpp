@@ -164,10 +164,19 @@ struct GRPOArithmeticSummary {
   double grpo_seconds = 0.0;
 };
 
+/// A step's rollouts as sampled and rewarded, before the update (for diagnostics).
+struct GRPOSampledBatch {
+  Index step = 0;
+  std::span<const Index> prompts;  ///< task prompt ids, one per group
+  const Groups* groups = nullptr;
+  std::span<const float> rewards;  ///< one per rollout, in group order
+};
+
 class GRPOArithmeticTrainer {
  public:
   using Policy = TokenPolicy<float>;
   using Matrix = Policy::Matrix;
+  using SampleObserver = std::function<void(const GRPOSampledBatch&)>;
 
   explicit GRPOArithmeticTrainer(const GRPOArithmeticConfig& config)
       : config_((config.validate(), config)),
@@ -214,6 +223,39 @@ class GRPOArithmeticTrainer {
         static_cast<double>(summary.nonzero_rollouts) / static_cast<double>(summary.total_rollouts);
     summary.grpo_seconds = seconds_since(start);
     return summary;
+  }
+
+  /// Called after each step's sampling, with the policy that sampled (the update comes after).
+  void set_sample_observer(SampleObserver observer) { observer_ = std::move(observer); }
+
+  /// The exact probability that the current policy samples the correct response of each prompt:
+  /// the task has one correct response, so it is the product of the teacher-forced probabilities
+  /// of the answer's tokens and the end token.
+  void success_probabilities(std::span<const Index> ids, std::vector<double>& out) {
+    const auto n = static_cast<Index>(ids.size());
+    task_.encode(ids, probe_prompts_);
+    probe_tokens_.resize(n, task_.max_length());
+    probe_tokens_.setConstant(ArithmeticTask::end_token);
+    probe_mask_.resize(n, task_.max_length());
+    probe_mask_.setZero();
+    for (Index i = 0; i < n; ++i) {
+      const std::vector<Index> answer = task_.answer(ids[at(i)]);
+      for (std::size_t t = 0; t < answer.size(); ++t) {
+        probe_tokens_(i, static_cast<Index>(t)) = answer[t];
+        probe_mask_(i, static_cast<Index>(t)) = 1;
+      }
+    }
+    probe_logp_.resize(n, task_.max_length());
+    policy_.evaluate(probe_prompts_, Groups::uniform(n, 1), TokenView<const Index>(probe_tokens_),
+                     TokenView<const unsigned char>(probe_mask_), TokenView<float>(probe_logp_),
+                     TokenView<float>{}, probe_ws_);
+    out.assign(ids.size(), 0.0);
+    for (Index i = 0; i < n; ++i) {
+      double logp = 0.0;
+      for (Index t = 0; t < task_.max_length(); ++t)
+        logp += static_cast<double>(probe_logp_(i, t));
+      out[at(i)] = std::exp(logp);
+    }
   }
 
   /// Greedy exact-match accuracy of the current policy over the held-out prompts.
@@ -300,6 +342,12 @@ class GRPOArithmeticTrainer {
       for (Index i = groups.begin(g); i < groups.end(g); ++i) {
         rewards_[i] = static_cast<float>(task_.reward(step_ids_[at(g)], rollouts_.completion(i)));
       }
+    }
+    if (observer_) {
+      observer_(GRPOSampledBatch{.step = log.step,
+                                 .prompts = std::span<const Index>(step_ids_),
+                                 .groups = &groups,
+                                 .rewards = std::span<const float>(rewards_.data(), rows)});
     }
     if (config_.budget == BudgetMode::knapsack) {
       for (Index g = 0; g < groups.count(); ++g) {
@@ -406,6 +454,12 @@ class GRPOArithmeticTrainer {
   TokenArrayf logp_;
   TokenArrayf entropy_;
   TokenArrayf grad_;
+  SampleObserver observer_;
+  Matrix probe_prompts_;  ///< success_probabilities' buffers
+  TokenArray<Index> probe_tokens_;
+  MaskArray probe_mask_;
+  TokenArrayf probe_logp_;
+  Policy::Workspace probe_ws_;
 };
 
 }  // namespace polo::examples

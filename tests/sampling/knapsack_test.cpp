@@ -21,6 +21,7 @@ namespace knapsack_test {
 using polo::Groups;
 using polo::Index;
 using polo::KnapsackBudget;
+using polo::KnapsackObjective;
 using polo::KnapsackSolver;
 using polo::RolloutBudget;
 using polo_test::Contains;
@@ -46,7 +47,9 @@ Index sum(const std::vector<Index>& v) {
 
 /// The score the solver maximizes for one effective prompt.
 double score(const KnapsackBudget& kb, Index n, double p) {
-  return kb.official_zero_extra && n == kb.min_n ? 0.0 : polo::knapsack_value(n, p);
+  if (kb.official_zero_extra && n == kb.min_n) return 0.0;
+  return kb.objective == KnapsackObjective::paper_value ? polo::knapsack_value(n, p)
+                                                        : polo::nonzero_gradient_probability(n, p);
 }
 
 /// Brute force: the best total score over every N_i in [min_n, max_n] with sum N_i = total.
@@ -203,6 +206,7 @@ TEST_CASE("knapsack exact DP and fast solver reach the brute-force optimum",
     kb.min_n = 1 + polo::uniform_int(gen, 3);
     kb.max_n = kb.min_n + polo::uniform_int(gen, items <= 4 ? 7 : 4);
     kb.official_zero_extra = trial % 2 == 0;
+    kb.objective = trial % 4 < 2 ? KnapsackObjective::paper_value : KnapsackObjective::mixed_groups;
     kb.fallback = false;  // the solver alone
     std::vector<double> p(items);
     for (double& v : p)
@@ -212,7 +216,9 @@ TEST_CASE("knapsack exact DP and fast solver reach the brute-force optimum",
     const Index total = static_cast<Index>(items) * kb.min_n + extra;
     const Valid valid(items, 1);
     INFO("trial " << trial << ", items " << items << ", min_n " << kb.min_n << ", max_n "
-                  << kb.max_n << ", total " << total << ", official " << kb.official_zero_extra);
+                  << kb.max_n << ", total " << total << ", official " << kb.official_zero_extra
+                  << ", mixed_groups objective "
+                  << (kb.objective == KnapsackObjective::mixed_groups));
     const double best = brute_force_best(kb, p, total);
     kb.solver = KnapsackSolver::exact;
     const RolloutBudget exact = kb.allocate(p, valid, total);
@@ -228,7 +234,45 @@ TEST_CASE("knapsack exact DP and fast solver reach the brute-force optimum",
     }
     // Random success rates leave no ties, so both solvers pick the same allocation.
     CHECK(fast.rollouts == exact.rollouts);
-    if (!kb.official_zero_extra) CHECK(exact.value == Approx(best).epsilon(1e-12).margin(1e-15));
+    if (!kb.official_zero_extra) {
+      const double reported =
+          kb.objective == KnapsackObjective::paper_value ? exact.value : exact.mixed_groups;
+      CHECK(reported == Approx(best).epsilon(1e-12).margin(1e-15));
+    }
+  }
+}
+
+TEST_CASE("knapsack mixed_groups objective: rollouts to the prompt most likely to mix",
+          "[sampling][knapsack]") {
+  // p = 0.3 and p = 0.9, min_n 2, max_n 8, four rollouts to place. The paper's IG(0.9) = 0.009 is
+  // 16 times below IG(0.3) = 0.147, so its value sends all four to p = 0.3: {6, 2}. The marginal
+  // chances of mixing, p^n (1 - p) + (1 - p)^n p, are 0.21, 0.1218, 0.0777 for p = 0.3 at
+  // n = 2, 3, 4 and 0.09 for p = 0.9 at n = 2, so mixed_groups gives {5, 3}:
+  // P_nz(5, .3) + P_nz(3, .9) = 0.8295 + 0.27 = 1.0995 against 0.881622 + 0.18 = 1.061622.
+  KnapsackBudget kb{.min_n = 2, .max_n = 8, .fallback = false, .official_zero_extra = false};
+  const std::vector<double> p{0.3, 0.9};
+  const Valid valid(2, 1);
+  for (const auto solver : {KnapsackSolver::exact, KnapsackSolver::fast}) {
+    kb.solver = solver;
+    kb.objective = KnapsackObjective::paper_value;
+    const RolloutBudget paper = kb.allocate(p, valid, 8);
+    kb.objective = KnapsackObjective::mixed_groups;
+    const RolloutBudget mixed = kb.allocate(p, valid, 8);
+    CHECK(paper.rollouts == std::vector<Index>{6, 2});
+    CHECK(mixed.rollouts == std::vector<Index>{5, 3});
+    CHECK(paper.mixed_groups == Approx(1.061622).epsilon(kTol));
+    CHECK(mixed.mixed_groups == Approx(1.0995).epsilon(kTol));
+    // Each reports both sums; each is best at its own.
+    CHECK(paper.value > mixed.value);
+    CHECK(mixed.value == Approx(polo::knapsack_value(5, 0.3) + polo::knapsack_value(3, 0.9)));
+  }
+  // The official "0 extra" score applies to this objective too: the first extra rollout scores
+  // P_nz(3, .3) = 0.63 and P_nz(3, .9) = 0.27, then come p = 0.3's 0.1218 and 0.0777, and
+  // p = 0.9's 0.0738 loses: {5, 3} again, found by both solvers.
+  kb.official_zero_extra = true;
+  for (const auto solver : {KnapsackSolver::exact, KnapsackSolver::fast}) {
+    kb.solver = solver;
+    CHECK(kb.allocate(p, valid, 8).rollouts == std::vector<Index>{5, 3});
   }
 }
 
@@ -421,6 +465,37 @@ TEST_CASE("knapsack allocates from a SuccessRateTracker", "[sampling][knapsack]"
              }),
              Contains("polo::KnapsackBudget::allocate: prompts[1] must be a tracker prompt in "
                       "[0, 4), got 4"));
+}
+
+TEST_CASE("knapsack with a Laplace-smoothed tracker treats every seen prompt as effective",
+          "[sampling][knapsack]") {
+  // 8 of 8 solved: the plain tracker says p = 1 (positive_n, no extra rollout); with Beta(1, 1)
+  // pseudo-counts it says 9/10, so the prompt competes for extra rollouts like the others.
+  polo::SuccessRateTracker plain(3);
+  polo::SuccessRateTracker laplace(3, 16, 8, 1.0, 1.0);
+  const std::vector<double> all_right(8, 1.0);
+  const std::vector<double> all_wrong(8, 0.0);
+  const std::vector<double> half{1, 0, 1, 0, 1, 0, 1, 0};
+  for (polo::SuccessRateTracker* t : {&plain, &laplace}) {
+    t->record(0, all_right);
+    t->record(1, all_wrong);
+    t->record(2, half);
+  }
+  const KnapsackBudget kb{.fallback = false,
+                          .solver = KnapsackSolver::fast,
+                          .objective = KnapsackObjective::mixed_groups,
+                          .official_zero_extra = false};
+  const RolloutBudget a = kb.allocate(plain, 24);
+  const RolloutBudget b = kb.allocate(laplace, 24);
+  CHECK(a.info.effective_prompts == 1);
+  CHECK(a.rollouts == std::vector<Index>{2, 2, 20});
+  CHECK(b.info.effective_prompts == 3);
+  CHECK(b.rollouts == kb.allocate(std::vector<double>{0.9, 0.1, 0.5}, Valid{1, 1, 1}, 24).rollouts);
+  CHECK(sum(b.rollouts) == 24);
+  CHECK(b.rollouts[0] > 2);
+  // 0.9 and 0.1 mix with the same probability: their shares differ by the last rollout at most,
+  // which rounding decides.
+  CHECK(std::abs(b.rollouts[0] - b.rollouts[1]) <= 1);
 }
 
 TEST_CASE("knapsack refuses bad hyper-parameters and inputs, with messages",

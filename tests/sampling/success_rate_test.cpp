@@ -84,6 +84,10 @@ TEST_CASE("SuccessRateTracker matches the official estimate on random visits",
   polo::Rng gen(7);
   constexpr Index kBuffer = 16;
   SuccessRateTracker tracker(1, kBuffer, 8);
+  // The same rewards with Beta(0.5, 2) pseudo-counts: (s + a) / (n + a + b) of the same rewards.
+  constexpr double kA = 0.5;
+  constexpr double kB = 2.0;
+  SuccessRateTracker shrunk(1, kBuffer, 8, kA, kB);
   std::vector<std::vector<int>> visits;
   for (int v = 0; v < 60; ++v) {
     const Index size = 1 + polo::uniform_int(gen, 24);
@@ -96,11 +100,14 @@ TEST_CASE("SuccessRateTracker matches the official estimate on random visits",
     }
     visits.push_back(mapped);
     tracker.record(0, rewards);
+    shrunk.record(0, rewards);
     double expected = 0.0;
+    double averaged = 0.0;  // rewards behind the estimate
     if (size >= kBuffer) {
       for (const int r : mapped)
         expected += r;
-      expected /= static_cast<double>(size);
+      averaged = static_cast<double>(size);
+      expected /= averaged;
     } else {
       std::vector<int> recent;
       for (auto it = visits.rbegin(); it != visits.rend() && recent.size() < kBuffer; ++it) {
@@ -110,11 +117,44 @@ TEST_CASE("SuccessRateTracker matches the official estimate on random visits",
       if (recent.size() > kBuffer) recent.resize(kBuffer);
       for (const int r : recent)
         expected += r;
-      expected /= static_cast<double>(recent.size());
+      averaged = static_cast<double>(recent.size());
+      expected /= averaged;
     }
     INFO("visit " << v << " of size " << size);
     CHECK(tracker.estimate(0) == Approx(expected).epsilon(1e-15));
+    CHECK(shrunk.estimate(0) ==
+          Approx((expected * averaged + kA) / (averaged + kA + kB)).epsilon(1e-14));
+    CHECK(shrunk.valid(0) == tracker.valid(0));
   }
+}
+
+TEST_CASE("SuccessRateTracker with pseudo-counts: the Beta posterior mean",
+          "[sampling][success_rate]") {
+  // Laplace's rule: 2 of 2 solved is 3/4, not 1; 0 of 8 is 1/10, not 0.
+  SuccessRateTracker laplace(3, 4, 2, 1.0, 1.0);
+  CHECK(laplace.prior_successes() == 1.0);
+  CHECK(laplace.prior_failures() == 1.0);
+  CHECK(laplace.estimate(0) == 0.5);  // no reward yet: the prior mean
+  CHECK_FALSE(laplace.valid(0));
+  laplace.record(0, {1.0, 1.0});
+  CHECK(laplace.estimate(0) == 0.75);
+  CHECK(laplace.valid(0));
+  laplace.record(1, {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0});  // a full visit: its own rate
+  CHECK(laplace.estimate(1) == 0.1);
+  laplace.record(1, {1.0});  // short: the 4 most recent rewards, 0, 0, 0, 1
+  CHECK(laplace.estimate(1) == 2.0 / 6.0);
+  // Uneven pseudo-counts move the prior mean and every estimate.
+  SuccessRateTracker skewed(1, 16, 0, 1.0, 3.0);
+  CHECK(skewed.estimate(0) == 0.25);
+  CHECK(skewed.valid(0));
+  skewed.record(0, {1.0, 1.0, 1.0, 1.0});
+  CHECK(skewed.estimate(0) == 5.0 / 8.0);
+  // A one-sided prior still leaves the other end reachable.
+  SuccessRateTracker optimist(1, 16, 1, 2.0, 0.0);
+  optimist.record(0, {1.0});
+  CHECK(optimist.estimate(0) == 1.0);
+  optimist.record(0, {0.0});
+  CHECK(optimist.estimate(0) == 0.75);
 }
 
 TEST_CASE("SuccessRateTracker maps rewards > 0 to success, takes float rewards",
@@ -135,6 +175,12 @@ TEST_CASE("SuccessRateTracker refuses bad arguments, with messages", "[sampling]
              Contains("polo::SuccessRateTracker: reward_buffer_length must be >= 1, got 0"));
   CHECK_THAT(message_of<polo::invalid_argument>([] { SuccessRateTracker t(2, 16, -1); }),
              Contains("polo::SuccessRateTracker: min_buffer_length must be >= 0, got -1"));
+  CHECK_THAT(message_of<polo::invalid_argument>([] { SuccessRateTracker t(2, 16, 8, -1.0); }),
+             Contains("polo::SuccessRateTracker: prior_successes must be finite and >= 0, got -1"));
+  CHECK_THAT(message_of<polo::invalid_argument>([] { SuccessRateTracker t(2, 16, 8, 1.0, kNaN); }),
+             Contains("polo::SuccessRateTracker: prior_failures must be finite and >= 0, got nan"));
+  CHECK_THAT(message_of<polo::invalid_argument>([] { SuccessRateTracker t(2, 16, 8, kInf, 1.0); }),
+             Contains("prior_successes must be finite and >= 0, got inf"));
   SuccessRateTracker tracker(2);
   CHECK_THAT(message_of<polo::invalid_argument>([&] { tracker.record(2, {1.0}); }),
              Contains("polo::SuccessRateTracker::record: prompt must be in [0, 2), got 2"));

@@ -75,6 +75,12 @@ inline double rollouts_for_nonzero_probability(double p, double alpha) {
   return std::log1p(-alpha) / std::log(std::max(p, 1.0 - p));
 }
 
+/// What the allocation maximizes, summed over the effective prompts.
+enum class KnapsackObjective {
+  paper_value,   ///< knapsack_value(N, p) = P_nz(N, p) p (1 - p)^2, the paper's
+  mixed_groups,  ///< P_nz(N, p): the expected number of prompts whose group carries a gradient
+};
+
 /// How the extra rollouts of the effective prompts are chosen.
 enum class KnapsackSolver {
   exact,  ///< the official dynamic program over (prompt, rollouts used): O(prompts * B * max_n)
@@ -105,6 +111,9 @@ struct RolloutBudget {
   std::vector<Index> rollouts;
   Groups groups;
   double value = 0.0;  ///< sum of knapsack_value(rollouts[i], p_i) over the effective prompts
+  /// sum of nonzero_gradient_probability(rollouts[i], p_i) over the effective prompts: the
+  /// expected number of them whose group is mixed (if the estimates were exact)
+  double mixed_groups = 0.0;
   KnapsackInfo info;
 };
 
@@ -120,6 +129,7 @@ struct KnapsackBudget {
   KnapsackCost cost = KnapsackCost::probability;
   bool fallback = true;  ///< move the budget effective prompts do not need to p = 0 prompts
   KnapsackSolver solver = KnapsackSolver::exact;
+  KnapsackObjective objective = KnapsackObjective::paper_value;
   /// true: as the official DP, an effective prompt given no rollout beyond min_n scores 0 instead
   /// of Value(min_n, p); false: the solver maximizes sum Value(N_i, p_i) exactly.
   bool official_zero_extra = true;
@@ -167,14 +177,18 @@ struct KnapsackBudget {
   }
 
  private:
+  /// The objective's factor on P_nz(n, p): IG(p) for the paper's value, 1 for mixed groups.
+  [[nodiscard]] double weight(double p) const {
+    return objective == KnapsackObjective::paper_value ? information_gain(p) : 1.0;
+  }
   [[nodiscard]] double score(Index n, double p) const {
-    return official_zero_extra && n == min_n ? 0.0 : knapsack_value(n, p);
+    return official_zero_extra && n == min_n ? 0.0 : weight(p) * nonzero_gradient_probability(n, p);
   }
   /// score(n + 1, p) - score(n, p) for n >= min_n, in closed form.
   [[nodiscard]] double increment(Index n, double p) const {
-    if (official_zero_extra && n == min_n) return knapsack_value(n + 1, p);
+    if (official_zero_extra && n == min_n) return score(n + 1, p);
     const auto e = static_cast<double>(n);
-    return information_gain(p) * (std::pow(p, e) * (1.0 - p) + std::pow(1.0 - p, e) * p);
+    return weight(p) * (std::pow(p, e) * (1.0 - p) + std::pow(1.0 - p, e) * p);
   }
   void solve_exact(std::span<const double> p, Index budget, std::span<Index> extra) const;
   void solve_fast(std::span<const double> p, Index budget, std::span<Index> extra) const;
@@ -309,8 +323,9 @@ inline RolloutBudget KnapsackBudget::allocate(std::span<const double> success_ra
   }
 
   for (std::size_t j = 0; j < effective.size(); ++j) {
-    out.value +=
-        knapsack_value(out.rollouts[static_cast<std::size_t>(effective[j])], effective_p[j]);
+    const Index r = out.rollouts[static_cast<std::size_t>(effective[j])];
+    out.value += knapsack_value(r, effective_p[j]);
+    out.mixed_groups += nonzero_gradient_probability(r, effective_p[j]);
   }
   out.groups = Groups::from_sizes(out.rollouts);
   return out;
@@ -370,7 +385,7 @@ inline void KnapsackBudget::solve_fast(std::span<const double> p, Index budget,
   const Index most = max_n - min_n;
   if (budget <= 0 || most == 0) return;
   // Max-heap of each prompt's next marginal score; ties go to the lower index. The increments of
-  // Value(n, p) in n never grow (also with the official "0 extra" score), so taking the largest
+  // both objectives in n never grow (also with the official "0 extra" score), so taking the largest
   // one budget times reaches the same optimum as the dynamic program.
   struct Step {
     double gain;

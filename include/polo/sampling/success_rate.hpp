@@ -3,7 +3,9 @@
 // code's sample state, liziniu/KnapsackRL verl/utils/dataset/rl_dataset.py): after each visit the
 // estimate is that visit's success rate, or, when the visit had fewer rewards than the buffer, the
 // mean of the most recent `reward_buffer_length` rewards across visits; it becomes valid once
-// `min_buffer_length` rewards were seen.
+// `min_buffer_length` rewards were seen. Optional Beta pseudo-counts (0 by default, as the
+// reference) shrink the estimate towards a prior so that a prompt solved 2 times out of 2 is not
+// taken for one that is always solved.
 
 #include <algorithm>
 #include <cmath>
@@ -25,10 +27,17 @@ class SuccessRateTracker {
   /// A tracker of no prompts.
   SuccessRateTracker() = default;
 
-  /// `n_prompts` prompts, none seen yet; the official defaults are 16 and 8.
+  /// `n_prompts` prompts, none seen yet; the official defaults are 16 and 8. With pseudo-counts
+  /// a = `prior_successes` and b = `prior_failures` the estimate is the mean of the Beta(a + s,
+  /// b + f) posterior of the rewards it averages, (s + a) / (s + f + a + b); a = b = 1 is
+  /// Laplace's rule of succession, a = b = 0 the reference's plain rate.
   explicit SuccessRateTracker(Index n_prompts, Index reward_buffer_length = 16,
-                              Index min_buffer_length = 8)
-      : buffer_length_(reward_buffer_length), min_buffer_length_(min_buffer_length) {
+                              Index min_buffer_length = 8, double prior_successes = 0.0,
+                              double prior_failures = 0.0)
+      : buffer_length_(reward_buffer_length),
+        min_buffer_length_(min_buffer_length),
+        prior_successes_(prior_successes),
+        prior_failures_(prior_failures) {
     constexpr std::string_view where = "polo::SuccessRateTracker";
     if (n_prompts < 0) detail::fail_argument(where, "n_prompts", ">= 0", n_prompts);
     if (reward_buffer_length < 1) {
@@ -37,8 +46,16 @@ class SuccessRateTracker {
     if (min_buffer_length < 0) {
       detail::fail_argument(where, "min_buffer_length", ">= 0", min_buffer_length);
     }
+    if (!(prior_successes >= 0.0 && std::isfinite(prior_successes))) {
+      detail::fail_argument(where, "prior_successes", "finite and >= 0", prior_successes);
+    }
+    if (!(prior_failures >= 0.0 && std::isfinite(prior_failures))) {
+      detail::fail_argument(where, "prior_failures", "finite and >= 0", prior_failures);
+    }
     const auto n = static_cast<std::size_t>(n_prompts);
-    estimate_.assign(n, 0.0);
+    // With no reward yet the posterior mean is the prior's; the reference's plain rate says 0.
+    const double prior = prior_successes + prior_failures;
+    estimate_.assign(n, prior > 0.0 ? prior_successes / prior : 0.0);
     // As the reference: an unseen prompt is valid only when no minimum is asked for.
     valid_.assign(n, min_buffer_length == 0 ? 1 : 0);
     count_.assign(n, 0);
@@ -55,7 +72,8 @@ class SuccessRateTracker {
     record(prompt, std::span<const double>(rewards.begin(), rewards.size()));
   }
 
-  /// The current estimate p̂ in [0, 1] (0 for a prompt never seen, as the reference).
+  /// The current estimate p̂ in [0, 1] (for a prompt never seen: 0 as the reference, or the
+  /// prior mean a / (a + b) when pseudo-counts are set).
   [[nodiscard]] double estimate(Index prompt) const {
     check_prompt("polo::SuccessRateTracker::estimate", prompt);
     return estimate_[static_cast<std::size_t>(prompt)];
@@ -80,6 +98,8 @@ class SuccessRateTracker {
   [[nodiscard]] Index size() const noexcept { return static_cast<Index>(estimate_.size()); }
   [[nodiscard]] Index reward_buffer_length() const noexcept { return buffer_length_; }
   [[nodiscard]] Index min_buffer_length() const noexcept { return min_buffer_length_; }
+  [[nodiscard]] double prior_successes() const noexcept { return prior_successes_; }
+  [[nodiscard]] double prior_failures() const noexcept { return prior_failures_; }
 
  private:
   template <class Scalar>
@@ -107,7 +127,7 @@ class SuccessRateTracker {
     const auto visit = static_cast<Index>(rewards.size());
     count_[p] += visit;
     if (visit >= buffer_length_) {
-      estimate_[p] = static_cast<double>(successes) / static_cast<double>(visit);
+      estimate_[p] = posterior_mean(successes, visit);
     } else {
       // A short visit is noisy: use the most recent rewards across visits, up to the buffer.
       const Index filled = std::min(count_[p], buffer_length_);
@@ -115,9 +135,14 @@ class SuccessRateTracker {
       for (Index k = 0; k < filled; ++k) {
         recent += ring[static_cast<std::size_t>(k)];
       }
-      estimate_[p] = static_cast<double>(recent) / static_cast<double>(filled);
+      estimate_[p] = posterior_mean(recent, filled);
     }
     valid_[p] = count_[p] >= min_buffer_length_ ? 1 : 0;
+  }
+
+  [[nodiscard]] double posterior_mean(Index successes, Index rewards) const {
+    return (static_cast<double>(successes) + prior_successes_) /
+           (static_cast<double>(rewards) + prior_successes_ + prior_failures_);
   }
 
   void check_prompt(std::string_view where, Index prompt) const {
@@ -128,6 +153,8 @@ class SuccessRateTracker {
 
   Index buffer_length_ = 16;
   Index min_buffer_length_ = 8;
+  double prior_successes_ = 0.0;
+  double prior_failures_ = 0.0;
   std::vector<double> estimate_;
   std::vector<std::uint8_t> valid_;
   std::vector<Index> count_;

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds tools/knapsack_bound.cpp (-O2 -march=native, as POLO_NATIVE) into build-knap/ and runs
+# it with the given flags: tools/knapsack_bound.sh --seed 1 --csv /tmp/rates1.csv
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="${KNAPSACK_BOUND_BUILD:-$root/build-knap}"
+mkdir -p "$out"
+bin="$out/knapsack_bound"
+if [ ! -x "$bin" ] || [ -n "$(find "$root/tools/knapsack_bound.cpp" "$root/include/polo" \
+    "$root/examples/trainers" -newer "$bin" -print -quit)" ]; then
+  g++ -std=c++20 -O2 -march=native -DNDEBUG -Wall -Wextra -Wno-maybe-uninitialized \
+    -I"$root/include" -I"$root/examples" -I/usr/include/eigen3 \
+    "$root/tools/knapsack_bound.cpp" -lfmt -o "$bin"
+fi
+exec "$bin" "$@"
