@@ -7,6 +7,9 @@
 //   build/examples/dpo_arithmetic [--seed N] [--steps N] [--out DIR] [--quiet]
 //       [--loss-type sigmoid|hinge|ipo|...] [--beta B] [--batch-pairs M] [--pair-prompts P] ...
 //
+// --beta, --learning-rate, --label-smoothing and --steps default to the loss type's scale
+// (dpo_arithmetic_loss_scale in trainers/dpo_arithmetic.hpp; --help lists them); given, they win.
+//
 // With --out writes DIR/log.csv (one row per DPO step; held-out columns every --eval-every steps)
 // and DIR/summary.json (seed, loss_type, initial_accuracy, final_accuracy, reward_accuracy,
 // ranking_accuracy, idealized_ranking_accuracy, wall_seconds, the before/after pair diagnostics
@@ -53,6 +56,18 @@ std::string loss_name(DpoLossType t) {
   return "?";
 }
 
+/// "2; ipo 0.25, ..." : the sigmoid default of a DPOLossScale field and the types that differ.
+template <class Field>
+std::string loss_scale_help(Field field) {
+  const auto base = field(polo::examples::dpo_arithmetic_loss_scale(DpoLossType::sigmoid));
+  std::string out = fmt::format("{}", base);
+  for (const auto& [name, type] : kLossTypes) {
+    const auto v = field(polo::examples::dpo_arithmetic_loss_scale(type));
+    if (v != base) out += fmt::format("; {} {}", name, v);
+  }
+  return out;
+}
+
 nlohmann::json pairs_json(const polo::examples::DPOPairEval& e) {
   return {{"reward_accuracy", e.reward_accuracy},
           {"reward_margin", e.reward_margin},
@@ -69,7 +84,7 @@ nlohmann::json config_json(const polo::examples::DPOArithmeticConfig& c) {
           {"max_grad_norm", c.max_grad_norm},
           {"loss_type", loss_name(c.loss_type)},
           {"beta", c.beta},
-          {"label_smoothing", c.effective_label_smoothing()},
+          {"label_smoothing", c.label_smoothing},
           {"pair_prompts", c.pair_prompts},
           {"samples_per_prompt", c.samples_per_prompt},
           {"alpha_epsilon", c.alpha_epsilon},
@@ -84,22 +99,32 @@ nlohmann::json config_json(const polo::examples::DPOArithmeticConfig& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  using polo::examples::DPOLossScale;
   polo::examples::DPOArithmeticConfig config;
-  polo::examples::CommonOptions common(config.steps);
+  polo::examples::CommonOptions common(
+      polo::examples::dpo_arithmetic_loss_scale(DpoLossType::sigmoid).steps);
 
   CLI::App app{"DPO on two-digit addition, with Chen et al.'s ranking-accuracy diagnostics",
                "dpo_arithmetic"};
-  polo::examples::add_common_options(app, common, "DPO steps (one Adam step each)");
+  polo::examples::add_common_options(
+      app, common, "DPO steps, one Adam step each [" + loss_scale_help([](const DPOLossScale& s) {
+                     return s.steps;
+                   }) + "]");
   app.add_option("--loss-type", config.loss_type, "DPO loss type (TRL's names)")
       ->transform(CLI::CheckedTransformer(kLossTypes, CLI::ignore_case))
       ->default_str("sigmoid");
-  app.add_option("--beta", config.beta, "DPO beta")->capture_default_str();
+  app.add_option("--beta", config.beta, "DPO beta [" + loss_scale_help([](const DPOLossScale& s) {
+                                          return s.beta;
+                                        }) + "]");
   app.add_option("--label-smoothing", config.label_smoothing,
-                 "eps of exo_pair, robust, aot [exo_pair 1e-3, else 0]");
+                 "eps of exo_pair, robust, aot, aot_unpaired [" +
+                     loss_scale_help([](const DPOLossScale& s) { return s.label_smoothing; }) +
+                     "]");
   app.add_option("--batch-pairs", config.batch_pairs, "preference pairs per step")
       ->capture_default_str();
-  app.add_option("--learning-rate", config.learning_rate, "Adam learning rate (DPO)")
-      ->capture_default_str();
+  app.add_option("--learning-rate", config.learning_rate,
+                 "Adam learning rate (DPO) [" +
+                     loss_scale_help([](const DPOLossScale& s) { return s.learning_rate; }) + "]");
   app.add_option("--pair-prompts", config.pair_prompts,
                  "training prompts sampled from the reference for pairs")
       ->capture_default_str();
@@ -120,7 +145,7 @@ int main(int argc, char** argv) {
   app.add_option("--eval-every", config.eval_every, "held-out evaluation every N steps")
       ->capture_default_str();
   polo::examples::parse_or_exit(app, argc, argv);
-  config.steps = common.steps;
+  if (app.count("--steps") > 0) config.steps = common.steps;  // else the loss type's default
   config.seed = common.seed;
 
   try {
@@ -132,6 +157,7 @@ int main(int argc, char** argv) {
     polo::examples::ProgressLine progress(common.quiet ? nullptr : stdout);
     polo::examples::Stopwatch clock;
     polo::examples::DPOArithmeticTrainer trainer(config);
+    const auto& used = trainer.config();  // with the loss type's defaults filled in
     double last_accuracy = std::nan("");
     double last_ranking = std::nan("");
     const auto summary = trainer.run([&](const polo::examples::DPOStepLog& s) {
@@ -150,16 +176,17 @@ int main(int argc, char** argv) {
       progress.update(fmt::format(
           "dpo_arithmetic  step {:>4}/{}  loss {:.4f}  reward acc {:.3f}  held-out {:.3f}  "
           "ranking acc {:.3f}  {:.1f} s",
-          s.step, config.steps, s.loss, s.reward_accuracy, last_accuracy, last_ranking,
+          s.step, used.steps, s.loss, s.reward_accuracy, last_accuracy, last_ranking,
           clock.seconds()));
     });
     const double wall = clock.seconds();
     progress.finish(fmt::format(
-        "dpo_arithmetic  seed {}  {}  held-out accuracy {:.3f} -> {:.3f}  reward accuracy {:.3f} "
+        "dpo_arithmetic  seed {}  {} (beta {})  held-out accuracy {:.3f} -> {:.3f}  reward "
+        "accuracy {:.3f} "
         "-> {:.3f}  ranking accuracy {:.3f} -> {:.3f} vs idealized {:.3f} (betas 0.01..10: "
         "{:.3f}/{:.3f}/{:.3f})  flipped {:.3f} of the {:.3f} mis-ranked  {} / {} pairs  {:.2f} s",
-        config.seed, loss_name(config.loss_type), summary.initial_accuracy, summary.final_accuracy,
-        summary.before.reward_accuracy, summary.after.reward_accuracy,
+        config.seed, loss_name(config.loss_type), used.beta, summary.initial_accuracy,
+        summary.final_accuracy, summary.before.reward_accuracy, summary.after.reward_accuracy,
         summary.before.ranking_accuracy, summary.after.ranking_accuracy,
         summary.idealized_ranking_accuracy, summary.idealized_range.min,
         summary.idealized_range.median, summary.idealized_range.max, summary.after.flipped_fraction,
@@ -189,7 +216,7 @@ int main(int argc, char** argv) {
                        {"dpo_seconds", summary.dpo_seconds},
                        {"held_out_pairs_before", pairs_json(summary.before)},
                        {"held_out_pairs_after", pairs_json(summary.after)},
-                       {"options", config_json(config)}});
+                       {"options", config_json(used)}});
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dpo_arithmetic: %s\n", e.what());
     return 1;

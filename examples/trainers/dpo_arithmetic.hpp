@@ -43,17 +43,64 @@
 
 namespace polo::examples {
 
+/// The scale each loss type trains at on this task. Sigmoid's (beta 2, Adam 2e-3, 600 steps) is
+/// the base; docs/algorithms/dpo.md ("Example") has the measurements behind each override.
+struct DPOLossScale {
+  double beta = 2.0;  ///< large next to the paper's 0.1: docs/algorithms/ranking_accuracy.md
+  double learning_rate = 2e-3;
+  Index steps = 600;
+  double label_smoothing = 0.0;
+};
+
+[[nodiscard]] inline DPOLossScale dpo_arithmetic_loss_scale(DpoLossType type) {
+  DPOLossScale s;
+  switch (type) {
+    case DpoLossType::ipo:
+      // (Delta - 1/(2 beta))^2 pulls every margin back to 1/(2 beta): 0.25 nats at beta 2, 2 here.
+      s.beta = 0.25;
+      break;
+    case DpoLossType::sppo_hard:
+      // Regresses rho_w to +1/(2 beta) and rho_l to -1/(2 beta): +-2 nats here, not +-0.25.
+      s.beta = 0.25;
+      break;
+    case DpoLossType::nca_pair:
+      // Its chosen term stops raising rho_w at beta rho_w = ln 2: 2.8 nats here, 0.35 at beta 2.
+      s.beta = 0.25;
+      break;
+    case DpoLossType::sigmoid_norm:
+      // z = beta x the per-token margin; answers average 3.5 tokens, so 2 x 3.5 keeps sigmoid's z.
+      s.beta = 7.0;
+      break;
+    case DpoLossType::aot:
+      // Rank matching evens out the margins, so a pair far past its own reference margin is
+      // pushed on while any rank lags (rejected log-prob -6.1 vs sigmoid's -5.1 at beta 2);
+      // beta 5 saturates the ranks at sigmoid's distance (-4.7).
+      s.beta = 5.0;
+      break;
+    case DpoLossType::exo_pair:
+      // eps 1e-3 (EXO's value; exo_pair needs eps > 0). Its weight falls like |z| e^z below z = 0
+      // (mode seeking), so a pair one large step knocks below its rejected answer is abandoned,
+      // not pulled back as by sigmoid's sigma(-z) -> 1: a quarter of the step, 3.3x the steps.
+      s.label_smoothing = 1e-3;
+      s.learning_rate = 5e-4;
+      s.steps = 2000;
+      break;
+    default:
+      break;
+  }
+  return s;
+}
+
 struct DPOArithmeticConfig {
   std::uint64_t seed = 1;
-  // DPO
-  Index steps = 600;
+  // DPO; NaN (steps: 0) takes the loss type's value from dpo_arithmetic_loss_scale.
+  Index steps = 0;
   Index batch_pairs = 64;
-  double learning_rate = 2e-3;
+  double learning_rate = std::numeric_limits<double>::quiet_NaN();
   double max_grad_norm = 1.0;
   DpoLossType loss_type = DpoLossType::sigmoid;
-  /// Large next to the paper's 0.1: see docs/algorithms/ranking_accuracy.md for why.
-  double beta = 2.0;
-  /// NaN: 1e-3 for exo_pair (which needs eps > 0, EXO's value), else 0.
+  double beta = std::numeric_limits<double>::quiet_NaN();
+  /// eps of exo_pair, robust, aot, aot_unpaired.
   double label_smoothing = std::numeric_limits<double>::quiet_NaN();
   // pairs
   Index pair_prompts = 8000;      ///< training prompts sampled for pairs (of the 8,000)
@@ -68,22 +115,32 @@ struct DPOArithmeticConfig {
   std::vector<Index> hidden{128, 128};
   Index eval_every = 25;  ///< held-out evaluation every this many steps (and after the last)
 
-  [[nodiscard]] double effective_label_smoothing() const {
-    if (!std::isnan(label_smoothing)) return label_smoothing;
-    return loss_type == DpoLossType::exo_pair ? 1e-3 : 0.0;
+  /// This config with every unset DPO setting replaced by its loss type's value.
+  [[nodiscard]] DPOArithmeticConfig resolved() const {
+    const DPOLossScale s = dpo_arithmetic_loss_scale(loss_type);
+    DPOArithmeticConfig c = *this;
+    if (std::isnan(c.beta)) c.beta = s.beta;
+    if (std::isnan(c.learning_rate)) c.learning_rate = s.learning_rate;
+    if (std::isnan(c.label_smoothing)) c.label_smoothing = s.label_smoothing;
+    if (c.steps == 0) c.steps = s.steps;
+    return c;
   }
 
+  /// The loss of the resolved config.
   [[nodiscard]] DPO loss() const {
+    const DPOArithmeticConfig c = resolved();
     DPO l;
-    l.beta = beta;
-    l.loss_type = loss_type;
-    l.label_smoothing = effective_label_smoothing();
+    l.beta = c.beta;
+    l.loss_type = c.loss_type;
+    l.label_smoothing = c.label_smoothing;
     return l;
   }
 
   void validate() const {
     constexpr std::string_view where = "polo::examples::DPOArithmeticConfig";
-    detail::require(steps >= 1, where, "steps", ">= 1", static_cast<double>(steps));
+    const DPOArithmeticConfig c = resolved();
+    detail::require(c.steps >= 1, where, "steps", ">= 1 (0: the loss type's default)",
+                    static_cast<double>(c.steps));
     detail::require(batch_pairs >= 1, where, "batch_pairs", ">= 1",
                     static_cast<double>(batch_pairs));
     const auto train = static_cast<Index>(ArithmeticTask{}.train_prompts().size());
@@ -92,7 +149,7 @@ struct DPOArithmeticConfig {
     detail::require(samples_per_prompt >= 2, where, "samples_per_prompt", ">= 2",
                     static_cast<double>(samples_per_prompt));
     validate_arithmetic_warmup(*this, where);
-    detail::require_positive(where, "learning_rate", learning_rate);
+    detail::require_positive(where, "learning_rate", c.learning_rate);
     detail::require_positive(where, "max_grad_norm", max_grad_norm);
     detail::require(eval_every >= 1, where, "eval_every", ">= 1", static_cast<double>(eval_every));
     loss().validate();
@@ -143,7 +200,7 @@ class DPOArithmeticTrainer {
   using Matrix = Policy::Matrix;
 
   explicit DPOArithmeticTrainer(const DPOArithmeticConfig& config)
-      : config_((config.validate(), config)),
+      : config_((config.validate(), config.resolved())),
         gen_(config.seed),
         policy_(arithmetic_policy_options(task_, config.hidden)),
         reference_(arithmetic_policy_options(task_, config.hidden)),
