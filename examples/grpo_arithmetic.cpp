@@ -36,6 +36,9 @@ const std::map<std::string, ImportanceSamplingLevel> kLevels{
     {"token", ImportanceSamplingLevel::token}, {"sequence", ImportanceSamplingLevel::sequence}};
 const std::map<std::string, BudgetMode> kBudgets{{"uniform", BudgetMode::uniform},
                                                  {"knapsack", BudgetMode::knapsack}};
+const std::map<std::string, polo::KnapsackObjective> kObjectives{
+    {"paper_value", polo::KnapsackObjective::paper_value},
+    {"mixed_groups", polo::KnapsackObjective::mixed_groups}};
 
 template <class E>
 std::string name_of(const std::map<std::string, E>& names, E value) {
@@ -63,6 +66,8 @@ nlohmann::json config_json(const polo::examples::GRPOArithmeticConfig& c) {
           {"knapsack_negative", c.knapsack_negative},
           {"knapsack_positive", c.knapsack_positive},
           {"knapsack_buffer", c.knapsack_buffer},
+          {"knapsack_objective", name_of(kObjectives, c.knapsack_objective)},
+          {"knapsack_prior", c.knapsack_prior},
           {"chunk_steps", c.chunk_steps},
           {"chunk_visits", c.chunk_visits},
           {"warmup_steps", c.warmup_steps},
@@ -84,6 +89,7 @@ int main(int argc, char** argv) {
   std::string loss_type = "dapo";
   std::string importance_level = "token";
   std::string budget = "uniform";
+  std::string objective = name_of(kObjectives, config.knapsack_objective);
   app.add_option("--loss-type", loss_type, "GRPO loss type")
       ->check(CLI::IsMember(kLossTypes))
       ->capture_default_str();
@@ -119,6 +125,13 @@ int main(int argc, char** argv) {
   app.add_option("--knapsack-buffer", config.knapsack_buffer,
                  "knapsack: rewards remembered per prompt for its success rate")
       ->capture_default_str();
+  app.add_option("--knapsack-objective", objective,
+                 "knapsack: paper_value (P(mixed) p (1-p)^2) or mixed_groups (P(mixed))")
+      ->check(CLI::IsMember(kObjectives))
+      ->capture_default_str();
+  app.add_option("--knapsack-prior", config.knapsack_prior,
+                 "knapsack: Beta(a, a) pseudo-counts of the success rates (0: plain rate)")
+      ->capture_default_str();
   app.add_option("--chunk-steps", config.chunk_steps,
                  "prompts are served in chunks of this many steps' prompts")
       ->capture_default_str();
@@ -141,6 +154,7 @@ int main(int argc, char** argv) {
   config.loss_type = kLossTypes.at(loss_type);
   config.importance_level = kLevels.at(importance_level);
   config.budget = kBudgets.at(budget);
+  config.knapsack_objective = kObjectives.at(objective);
 
   try {
     polo::examples::RunOutput output(common.out);

@@ -1,13 +1,17 @@
 // Upper bound for Knapsack RL's per-prompt gain on the arithmetic GRPO example: runs the example's
-// trainer with the uniform budget and, at every step, computes the exact success probability of
-// each sampled prompt under the policy that sampled it (one correct response, so the product of
-// the teacher-forced probabilities of the answer's tokens and the end token). Offline, for each
-// step's rates, it compares the expected number of mixed groups (groups with a non-zero advantage)
-// of: 8 rollouts each; the best allocation of the same rollouts (greedy on the marginal gains of
-// P(mixed | N, p), exact because they never grow with N); and the paper's allocation
+// trainer (uniform budget unless --budget knapsack) and, at every step, computes the exact success
+// probability of each sampled prompt under the policy that sampled it (one correct response, so the
+// product of the teacher-forced probabilities of the answer's tokens and the end token). Offline,
+// for each step's rates, it compares the expected number of mixed groups (groups with a non-zero
+// advantage) of: 8 rollouts each; the best allocation of the same rollouts (greedy on the marginal
+// gains of P(mixed | N, p), exact because they never grow with N); and the paper's allocation
 // (polo::KnapsackBudget, Value = P(mixed) p (1 - p)^2) fed the same exact rates.
 //
-//   tools/knapsack_bound.sh [--seed N] [--steps N] [--csv FILE]
+//   tools/knapsack_bound.sh [--seed N] [--steps N] [--csv FILE] [--budget uniform|knapsack]
+//       [--objective paper_value|mixed_groups] [--prior A]
+//
+// Under --budget knapsack it also gives the expected mixed groups of the run's own allocation on
+// the same policy states, a comparison with uniform free of sampling noise.
 //
 // Also checks the exact rates against the empirical rate of many sampled completions of a few
 // prompts, and the run's realized mixed groups against the expected number under uniform.
@@ -111,12 +115,20 @@ int run(int argc, char** argv) {
       config.steps = std::atoll(argv[a + 1]);
     } else if (flag == "--csv") {
       csv = argv[a + 1];
+    } else if (flag == "--budget") {
+      config.budget = std::string(argv[a + 1]) == "knapsack" ? polo::examples::BudgetMode::knapsack
+                                                             : polo::examples::BudgetMode::uniform;
+    } else if (flag == "--objective") {
+      config.knapsack_objective = std::string(argv[a + 1]) == "mixed_groups"
+                                      ? polo::KnapsackObjective::mixed_groups
+                                      : polo::KnapsackObjective::paper_value;
+    } else if (flag == "--prior") {
+      config.knapsack_prior = std::atof(argv[a + 1]);
     } else {
       std::fprintf(stderr, "knapsack_bound: unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
-  config.budget = polo::examples::BudgetMode::uniform;
   config.eval_every = config.steps;
   polo::examples::GRPOArithmeticTrainer trainer(config);
   std::vector<Visit> visits;
@@ -136,6 +148,11 @@ int run(int argc, char** argv) {
     }
   });
   const auto summary = trainer.run();
+  std::printf("budget %s, objective %s, prior %g\n",
+              config.budget == polo::examples::BudgetMode::knapsack ? "knapsack" : "uniform",
+              config.knapsack_objective == polo::KnapsackObjective::mixed_groups ? "mixed_groups"
+                                                                                 : "paper_value",
+              config.knapsack_prior);
   std::printf(
       "seed %llu: held-out accuracy %.3f -> %.3f, realized nonzero_gradient_fraction %.4f\n",
       static_cast<unsigned long long>(config.seed), summary.initial_accuracy,
@@ -153,20 +170,25 @@ int run(int argc, char** argv) {
   paper_official.max_n = 128;
   paper_official.negative_n = 2;
 
-  double realized = 0, uniform = 0, best1 = 0, best2 = 0, best2_32 = 0, value = 0, value128 = 0;
+  double realized = 0, allocated = 0, uniform = 0, best1 = 0, best2 = 0, best2_32 = 0, value = 0,
+         value128 = 0;
   double expected_successes = 0, successes = 0;
   std::vector<double> p;
+  std::vector<Index> sizes;
   const std::vector<std::uint8_t> valid(static_cast<std::size_t>(per_step), 1);
   const Index steps = static_cast<Index>(visits.size()) / per_step;
   for (Index s = 0; s < steps; ++s) {
     p.clear();
+    sizes.clear();
     for (Index g = 0; g < per_step; ++g) {
       const Visit& v = visits[static_cast<std::size_t>(s * per_step + g)];
       p.push_back(std::clamp(v.rate, 0.0, 1.0));
+      sizes.push_back(v.rollouts);
       realized += v.successes > 0 && v.successes < v.rollouts ? 1.0 : 0.0;
       successes += static_cast<double>(v.successes);
       expected_successes += v.rate * static_cast<double>(v.rollouts);
     }
+    allocated += expected_mixed(p, sizes);
     uniform += expected_mixed(p, std::vector<Index>(p.size(), config.group_size));
     best1 += best_mixed(p, total, 1, total);
     best2 += best_mixed(p, total, 2, total);
@@ -182,7 +204,8 @@ int run(int argc, char** argv) {
               expected_successes);
   std::printf("expected mixed groups / prompts over %lld steps (vs uniform):\n",
               static_cast<long long>(steps));
-  line("realized in this uniform run", realized);
+  line("realized in this run", realized);
+  line("expected under this run's allocation", allocated);
   line("uniform 8 each", uniform);
   line("best, N_i >= 1", best1);
   line("best, N_i >= 2", best2);

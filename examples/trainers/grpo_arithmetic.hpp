@@ -72,6 +72,13 @@ struct GRPOArithmeticConfig {
   /// Success-rate memory in rewards (official 16); a visit of at least this many rollouts sets the
   /// estimate alone, a shorter one averages the most recent rewards across visits.
   Index knapsack_buffer = 16;
+  /// knapsack: what the allocation maximizes. mixed_groups (the expected number of prompts with a
+  /// gradient, what nonzero_gradient_fraction counts) is solved exactly; paper_value keeps the
+  /// official DP with its "0 extra" quirk (see docs/algorithms/knapsack.md).
+  KnapsackObjective knapsack_objective = KnapsackObjective::mixed_groups;
+  /// knapsack: Beta(a, a) pseudo-counts of the success-rate estimate (0: the official plain rate;
+  /// 1: Laplace's rule, so that 8 of 8 solved is 0.9, not 1)
+  double knapsack_prior = 1.0;
   Index chunk_steps = 5;   ///< prompts are served in chunks of chunk_steps * prompts_per_step
   Index chunk_visits = 2;  ///< times each chunk is served in a row (revisits for knapsack)
   // warm-up
@@ -119,6 +126,8 @@ struct GRPOArithmeticConfig {
                     static_cast<double>(knapsack_negative));
     detail::require(knapsack_max >= group_size, where, "knapsack_max", ">= group_size",
                     static_cast<double>(knapsack_max));
+    detail::require(knapsack_prior >= 0.0 && std::isfinite(knapsack_prior), where, "knapsack_prior",
+                    "finite and >= 0", knapsack_prior);
     loss().validate();
   }
 
@@ -185,7 +194,8 @@ class GRPOArithmeticTrainer {
         reference_(arithmetic_policy_options(task_, config.hidden)),
         loss_(config.loss()),
         knapsack_(knapsack_options()),
-        tracker_(task_.num_prompts(), config.knapsack_buffer, 8) {
+        tracker_(task_.num_prompts(), config.knapsack_buffer, 8, config.knapsack_prior,
+                 config.knapsack_prior) {
     policy_.init(gen_);
     task_.encode(task_.held_out_prompts(), held_out_encoding_);
     order_.assign(task_.train_prompts().begin(), task_.train_prompts().end());
@@ -325,6 +335,8 @@ class GRPOArithmeticTrainer {
     k.max_n = config_.knapsack_max;
     k.negative_n = config_.knapsack_negative > 0 ? config_.knapsack_negative : config_.group_size;
     k.positive_n = config_.knapsack_positive;
+    k.objective = config_.knapsack_objective;
+    k.official_zero_extra = config_.knapsack_objective == KnapsackObjective::paper_value;
     k.validate();
     return k;
   }

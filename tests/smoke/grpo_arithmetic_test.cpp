@@ -71,6 +71,15 @@ TEST_CASE("GRPO arithmetic learns with the knapsack budget", "[smoke][grpo]") {
   check_learns(c, "dapo, knapsack budget");
 }
 
+TEST_CASE("GRPO arithmetic learns with the paper's knapsack objective and plain rates",
+          "[smoke][grpo]") {
+  auto c = short_run(GrpoLossType::dapo);
+  c.budget = polo::examples::BudgetMode::knapsack;
+  c.knapsack_objective = polo::KnapsackObjective::paper_value;
+  c.knapsack_prior = 0.0;
+  check_learns(c, "dapo, knapsack budget, paper_value, no prior");
+}
+
 TEST_CASE("GRPO arithmetic is deterministic under a seed", "[smoke][grpo]") {
   auto c = short_run(GrpoLossType::dapo, 12);
   c.seed = 7;
