@@ -131,7 +131,7 @@ struct KnapsackBudget {
   KnapsackSolver solver = KnapsackSolver::exact;
   KnapsackObjective objective = KnapsackObjective::paper_value;
   /// true: as the official DP, an effective prompt given no rollout beyond min_n scores 0 instead
-  /// of Value(min_n, p); false: the solver maximizes sum Value(N_i, p_i) exactly.
+  /// of its objective at min_n; false: the solver maximizes the objective's sum exactly.
   bool official_zero_extra = true;
 
   void validate() const {
