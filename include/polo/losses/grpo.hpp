@@ -171,34 +171,59 @@ struct GRPO {
     return Form::clipped;
   }
 
+  /// The hyper-parameters the token loop reads, derived once per call: a local copy the stores
+  /// into the gradient cannot alias (else the compiler reloads them per block), and no division
+  /// left in the loop (4 / tau was redone for every block).
+  struct Constants {
+    double lo = 0.0;   // 1 - epsilon_low
+    double hi = 0.0;   // 1 + epsilon_high
+    double cap = 0.0;  // delta, 0 = off
+    double eps_high = 0.0;
+    double beta = 0.0;
+    double tau_pos = 0.0, tau_neg = 0.0;
+    double four_over_tau_pos = 0.0, four_over_tau_neg = 0.0;
+  };
+
+  [[nodiscard]] Constants constants() const noexcept {
+    return {.lo = 1.0 - epsilon_low,
+            .hi = 1.0 + epsilon_high,
+            .cap = delta,
+            .eps_high = epsilon_high,
+            .beta = beta,
+            .tau_pos = sapo_temperature_pos,
+            .tau_neg = sapo_temperature_neg,
+            .four_over_tau_pos = 4.0 / sapo_temperature_pos,
+            .four_over_tau_neg = 4.0 / sapo_temperature_neg};
+  }
+
   /// Selects only, no branch. NaN in r, a or logp makes the loss or its gradient NaN, which the
   /// finite check after the loop catches.
   template <Form F, class V>
-  [[nodiscard]] POLO_VEC_INLINE Surrogate<V> surrogate(const V& r, const V& a,
-                                                       const V& logp) const noexcept {
+  [[nodiscard]] POLO_VEC_INLINE static Surrogate<V> surrogate(const Constants& c, const V& r,
+                                                              const V& a, const V& logp) noexcept {
     using detail::select;
     using detail::splat;
     using M = detail::MaskOf<V>;
     Surrogate<V> s;
     if constexpr (F == Form::cispo) {
-      const V eps = splat<V>(epsilon_high);
-      const V c = select(eps < r, eps, r);  // std::min(r, eps), NaN kept
-      s.loss = -c * a * logp;
-      s.grad = -c * a;
+      const V eps = splat<V>(c.eps_high);
+      const V clipped = select(eps < r, eps, r);  // std::min(r, eps), NaN kept
+      s.loss = -clipped * a * logp;
+      s.grad = -clipped * a;
       s.high = M((a > 0.0) & (r > eps));
     } else if constexpr (F == Form::sapo) {
       const M pos = a > 0.0;
-      const V tau = select(pos, splat<V>(sapo_temperature_pos), splat<V>(sapo_temperature_neg));
+      const V tau = select(pos, splat<V>(c.tau_pos), splat<V>(c.tau_neg));
       const V four_over_tau =
-          select(pos, splat<V>(4.0 / sapo_temperature_pos), splat<V>(4.0 / sapo_temperature_neg));
-      const V gate = detail::sigmoid_of<V>(tau * (r - 1.0));
-      s.loss = -four_over_tau * gate * a;
-      s.grad = -4.0 * a * r * gate * (1.0 - gate);
+          select(pos, splat<V>(c.four_over_tau_pos), splat<V>(c.four_over_tau_neg));
+      const detail::SigmoidPair<V> gate = detail::sigmoid_pair<V>(tau * (r - 1.0));
+      s.loss = -four_over_tau * gate.value * a;
+      s.grad = -4.0 * a * r * gate.slope;
     } else {
-      const V lo = splat<V>(1.0 - epsilon_low);
-      const V hi = splat<V>(1.0 + epsilon_high);
-      const V cap = splat<V>(delta);
-      const M capped = delta > 0.0 ? M(r > cap) : M{};
+      const V lo = splat<V>(c.lo);
+      const V hi = splat<V>(c.hi);
+      const V cap = splat<V>(c.cap);
+      const M capped = c.cap > 0.0 ? M(r > cap) : M{};
       const V unclipped = select(capped, cap, r) * a;
       const M below = r < lo;
       const M above = r > hi;
@@ -348,9 +373,7 @@ struct GRPO {
     const bool kl = beta > 0.0;
     const bool is_kl = kl_importance_correction;
     const VecD zero{};
-    // A local copy of the hyper-parameters: the stores into the gradient may alias `*this` as
-    // far as the compiler knows, and would make it reload them for every block.
-    const GRPO p = *this;
+    const Constants k = constants();
     const double scale = accumulation_scale();
     const detail::RowWeights weights(aggregation(rows), valid, rows, cols);
 
@@ -386,7 +409,7 @@ struct GRPO {
         const Index c = detail::lane_count(count);
         if (c > 0) {
           seq_ratio = std::exp(detail::lane_sum(log_sum) / static_cast<double>(c));
-          const Surrogate<double> s = surrogate<F>(seq_ratio, seq_adv, 0.0);
+          const Surrogate<double> s = surrogate<F>(k, seq_ratio, seq_adv, 0.0);
           acc.seqs += 1.0;
           acc.low += s.low ? 1.0 : 0.0;
           acc.high += s.high ? 1.0 : 0.0;
@@ -407,7 +430,7 @@ struct GRPO {
                                  ? detail::exp_pair(l - detail::load(olp + t0, m)).exp
                                  : splat<VecD>(1.0);
         const VecD r = sequence ? splat<VecD>(seq_ratio) : r_token;
-        const Surrogate<VecD> s = p.surrogate<F>(r, a, l);
+        const Surrogate<VecD> s = surrogate<F>(k, r, a, l);
         VecD loss = s.loss;
         VecD dloss = s.grad;
         if (kl) {  // the same for every block: predicted
@@ -421,8 +444,8 @@ struct GRPO {
             kl = r_token * k3;
             dkl = r_token * (k3 - em1);
           }
-          loss += p.beta * kl;
-          dloss += p.beta * dkl;
+          loss += k.beta * kl;
+          dloss += k.beta * dkl;
           kl_sum += select(v, kl, zero);
         }
         const VecD gi = w * dloss;

@@ -154,38 +154,61 @@ template <class V>
   const V xc = select(xlo > 710.0, splat<V>(710.0), xlo);
   const V shifted = xc * kLog2e + kShift;
   const V kd = shifted - kShift;
-  // k = the low 32 bits of `shifted`, sign-extended (C++20 defines both shifts).
-  const I k = (std::bit_cast<I>(shifted) << 32) >> 32;
   const V r = (xc - kd * kLn2Hi) - kd * kLn2Lo;
-  V q = splat<V>(1.0 / 6227020800.0);  // 1/13!
-  q = q * r + 1.0 / 479001600.0;
-  q = q * r + 1.0 / 39916800.0;
-  q = q * r + 1.0 / 3628800.0;
-  q = q * r + 1.0 / 362880.0;
-  q = q * r + 1.0 / 40320.0;
-  q = q * r + 1.0 / 5040.0;
-  q = q * r + 1.0 / 720.0;
-  q = q * r + 1.0 / 120.0;
-  q = q * r + 1.0 / 24.0;
-  q = q * r + 1.0 / 6.0;
-  q = q * r + 0.5;
+  // Estrin's scheme: the twelve coefficients 1/2! .. 1/13! of (e^r - 1 - r) / r^2 in pairs,
+  // combined by r^2, r^4 and r^8, so that the chain of dependent operations is five deep instead
+  // of Horner's twelve (the loops are latency-bound: two exponentials may depend on each other).
+  const V r2 = r * r;
+  const V r4 = r2 * r2;
+  const V c01 = r * (1.0 / 6.0) + 0.5;
+  const V c23 = r * (1.0 / 120.0) + 1.0 / 24.0;
+  const V c45 = r * (1.0 / 5040.0) + 1.0 / 720.0;
+  const V c67 = r * (1.0 / 362880.0) + 1.0 / 40320.0;
+  const V c89 = r * (1.0 / 39916800.0) + 1.0 / 3628800.0;
+  const V c1011 = r * (1.0 / 6227020800.0) + 1.0 / 479001600.0;
+  const V c03 = c23 * r2 + c01;
+  const V c47 = c67 * r2 + c45;
+  const V c811 = c1011 * r2 + c89;
+  const V q = (c811 * r4 + c47) * r4 + c03;
   const V p = (q * r) * r + r;  // e^r - 1
-  const I k1 = k >> 1;          // k1 + k2 = k, both normal exponents
-  const I k2 = k - k1;
-  const V s1 = std::bit_cast<V>((k1 + 1023) << 52);
-  const V s2 = std::bit_cast<V>((k2 + 1023) << 52);
-  // One factor at a time: 2^k itself overflows at k = 1024 where e^x may still be finite.
-  const V e = ((p + 1.0) * s1) * s2;
+  V e;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<V, VecD>) {
+    // (p + 1) 2^k in one instruction, rounded once as the two factors below are.
+    e = std::bit_cast<V>(_mm512_maskz_scalef_pd(
+        static_cast<__mmask8>(0xFF), std::bit_cast<__m512d>(p + 1.0), std::bit_cast<__m512d>(kd)));
+  } else
+#endif
+  {
+    // k = the low 32 bits of `shifted`, sign-extended (C++20 defines both shifts).
+    const I k = (std::bit_cast<I>(shifted) << 32) >> 32;
+    const I k1 = k >> 1;  // k1 + k2 = k, both normal exponents
+    const I k2 = k - k1;
+    const V s1 = std::bit_cast<V>((k1 + 1023) << 52);
+    const V s2 = std::bit_cast<V>((k2 + 1023) << 52);
+    // One factor at a time: 2^k itself overflows at k = 1024 where e^x may still be finite.
+    e = ((p + 1.0) * s1) * s2;
+  }
   // k = 0 (|x| <= ln2 / 2) keeps e^r - 1 as computed, with no cancellation near x = 0; beyond,
   // e^x - 1 loses at most a bit or two.
-  return {select(k == 0, p, e - 1.0), e};
+  return {select(kd == 0.0, p, e - 1.0), e};
 }
 
-/// polo::sigmoid's two formulas, selected: 1 / (1 + e^-x) for x >= 0, e^x / (1 + e^x) below.
 template <class V>
-[[nodiscard]] POLO_VEC_INLINE V sigmoid_of(const V& x) noexcept {
+struct SigmoidPair {
+  V value{};  ///< sigma(x)
+  V slope{};  ///< sigma'(x) = sigma(x) (1 - sigma(x))
+};
+
+/// sigma(x) and its derivative from one exponential and one division: with e = e^-|x| and
+/// d = 1 / (1 + e), sigma = d for x >= 0 and e d below (polo::sigmoid's two formulas), and
+/// sigma (1 - sigma) = e d^2 on both sides, with no cancellation in 1 - sigma. NaN stays NaN.
+template <class V>
+[[nodiscard]] POLO_VEC_INLINE SigmoidPair<V> sigmoid_pair(const V& x) noexcept {
   const V e = exp_pair<V>(-abs_of(x)).exp;
-  return select(x >= 0.0, splat<V>(1.0), e) / (e + 1.0);
+  const V d = 1.0 / (e + 1.0);
+  const V ed = e * d;
+  return {select(x >= 0.0, d, ed), ed * d};
 }
 
 /// `kBlock` elements of type E as one vector: the whole block from `p` when n = kBlock (one
@@ -209,6 +232,15 @@ template <class S>
   if constexpr (std::is_same_v<S, double>) {
     return load_raw(p, n);
   } else {
+#if defined(__AVX512F__)
+    // One widening conversion: GCC 12 lowers the generic one below as two halves with an
+    // extract and an insert (five instructions per load). The zero-masking forms here and in
+    // exp_pair: the plain ones start from an "undefined" register (maybe-uninitialized).
+    if (n == kBlock) {
+      return std::bit_cast<VecD>(
+          _mm512_maskz_cvtps_pd(static_cast<__mmask8>(0xFF), _mm256_loadu_ps(p)));
+    }
+#endif
     return __builtin_convertvector(load_raw(p, n), VecD);
   }
 }
