@@ -209,13 +209,14 @@ class DPOArithmeticTrainer {
     task_.encode(task_.held_out_prompts(), held_out_encoding_);
   }
 
-  /// Warm-up, pairs, then config.steps DPO steps, calling `on_step` after each.
-  DPOArithmeticSummary run(const std::function<void(const DPOStepLog&)>& on_step = {}) {
-    DPOArithmeticSummary summary;
-    auto start = Clock::now();
+  /// The warm-up (the reference) and the pairs, which do not depend on the DPO settings; run()
+  /// does it first if it has not been done.
+  void prepare() {
+    if (prepared_) return;
+    const auto start = Clock::now();
     arithmetic_warmup(policy_, task_, gen_, arithmetic_warmup_settings(config_), train_ws_);
     reference_.parameters() = policy_.parameters();
-    summary.initial_accuracy = held_out_accuracy();
+    setup_.initial_accuracy = held_out_accuracy();
 
     std::vector<Index> train_ids(task_.train_prompts().begin(), task_.train_prompts().end());
     shuffle(train_ids);
@@ -231,12 +232,55 @@ class DPOArithmeticTrainer {
                             "a policy that samples both right and wrong answers",
                             fmt::format("{} right of {} samples", right, sampled));
     }
-    summary.reference_sample_accuracy = static_cast<double>(right) / static_cast<double>(sampled);
-    summary.train_pairs = train_.count();
-    summary.held_out_pairs = held_out_.count();
+    setup_.reference_sample_accuracy = static_cast<double>(right) / static_cast<double>(sampled);
+    setup_.train_pairs = train_.count();
+    setup_.held_out_pairs = held_out_.count();
+    setup_.warmup_seconds = seconds_since(start);
+    prepared_ = true;
+  }
+
+  /// A trainer with this one's reference and pairs (prepared here if need be) and the DPO
+  /// settings of `dpo`: steps, batch_pairs, learning_rate, max_grad_norm, loss_type, beta,
+  /// label_smoothing, alpha_epsilon, eval_every. The other settings stay this trainer's. Its run()
+  /// gives what a fresh trainer with those settings gives, without a second warm-up.
+  [[nodiscard]] DPOArithmeticTrainer with_dpo(const DPOArithmeticConfig& dpo) {
+    if (ran_) {
+      detail::fail_argument("polo::examples::DPOArithmeticTrainer", "with_dpo",
+                            "a trainer that has not run (its policy is the reference)",
+                            "one that has");
+    }
+    prepare();
+    DPOArithmeticConfig c = config_;
+    c.steps = dpo.steps;
+    c.batch_pairs = dpo.batch_pairs;
+    c.learning_rate = dpo.learning_rate;
+    c.max_grad_norm = dpo.max_grad_norm;
+    c.loss_type = dpo.loss_type;
+    c.beta = dpo.beta;
+    c.label_smoothing = dpo.label_smoothing;
+    c.alpha_epsilon = dpo.alpha_epsilon;
+    c.eval_every = dpo.eval_every;
+    c.validate();
+    DPOArithmeticTrainer t = *this;
+    t.config_ = c.resolved();
+    t.loss_ = c.loss();
+    return t;
+  }
+
+  /// prepare(), then config.steps DPO steps, calling `on_step` after each. Once per trainer.
+  DPOArithmeticSummary run(const std::function<void(const DPOStepLog&)>& on_step = {}) {
+    if (ran_) {
+      detail::fail_argument("polo::examples::DPOArithmeticTrainer", "run",
+                            "one call per trainer (with_dpo copies a prepared one)",
+                            "a second call");
+    }
+    ran_ = true;
+    prepare();
+    DPOArithmeticSummary summary = setup_;
+    auto start = Clock::now();
     reference_diagnostics(summary);
     summary.before = evaluate_pairs(held_out_);
-    summary.warmup_seconds = seconds_since(start);
+    summary.warmup_seconds += seconds_since(start);
     start = Clock::now();
 
     Adam<float> adam(policy_.num_parameters(), AdamOptions{.learning_rate = config_.learning_rate});
@@ -493,6 +537,9 @@ class DPOArithmeticTrainer {
   PairSet batch_;
   std::vector<Index> order_;
   std::size_t cursor_ = 0;
+  DPOArithmeticSummary setup_;  ///< what prepare() measured
+  bool prepared_ = false;
+  bool ran_ = false;
   Completions<float> rollouts_;
   Completions<float> eval_;
   Policy::Workspace gen_ws_;
