@@ -45,15 +45,23 @@ Index sum(const std::vector<Index>& v) {
   return std::accumulate(v.begin(), v.end(), Index{0});
 }
 
-/// The score the solver maximizes for one effective prompt.
-double score(const KnapsackBudget& kb, Index n, double p) {
+/// The score the solver maximizes for one effective prompt (concentration c: posterior only).
+double score(const KnapsackBudget& kb, Index n, double p, double c = kInf) {
   if (kb.official_zero_extra && n == kb.min_n) return 0.0;
-  return kb.objective == KnapsackObjective::paper_value ? polo::knapsack_value(n, p)
-                                                        : polo::nonzero_gradient_probability(n, p);
+  switch (kb.objective) {
+    case KnapsackObjective::paper_value:
+      return polo::knapsack_value(n, p);
+    case KnapsackObjective::mixed_groups:
+      return polo::nonzero_gradient_probability(n, p);
+    case KnapsackObjective::posterior_mixed_groups:
+      return polo::posterior_nonzero_gradient_probability(n, p, c);
+  }
+  return kNaN;
 }
 
 /// Brute force: the best total score over every N_i in [min_n, max_n] with sum N_i = total.
-double brute_force_best(const KnapsackBudget& kb, const std::vector<double>& p, Index total) {
+double brute_force_best(const KnapsackBudget& kb, const std::vector<double>& p, Index total,
+                        const std::vector<double>& c = {}) {
   double best = -kInf;
   std::vector<Index> n(p.size(), kb.min_n);
   const std::function<void(std::size_t, Index, double)> visit = [&](std::size_t i, Index used,
@@ -63,7 +71,7 @@ double brute_force_best(const KnapsackBudget& kb, const std::vector<double>& p, 
       return;
     }
     for (Index k = kb.min_n; k <= kb.max_n; ++k) {
-      visit(i + 1, used + k, value + score(kb, k, p[i]));
+      visit(i + 1, used + k, value + score(kb, k, p[i], c.empty() ? kInf : c[i]));
     }
   };
   visit(0, 0, 0.0);
@@ -71,10 +79,10 @@ double brute_force_best(const KnapsackBudget& kb, const std::vector<double>& p, 
 }
 
 double solver_objective(const KnapsackBudget& kb, const RolloutBudget& out,
-                        const std::vector<double>& p) {
+                        const std::vector<double>& p, const std::vector<double>& c = {}) {
   double total = 0.0;
   for (std::size_t i = 0; i < p.size(); ++i)
-    total += score(kb, out.rollouts[i], p[i]);
+    total += score(kb, out.rollouts[i], p[i], c.empty() ? kInf : c[i]);
   return total;
 }
 
@@ -206,7 +214,10 @@ TEST_CASE("knapsack exact DP and fast solver reach the brute-force optimum",
     kb.min_n = 1 + polo::uniform_int(gen, 3);
     kb.max_n = kb.min_n + polo::uniform_int(gen, items <= 4 ? 7 : 4);
     kb.official_zero_extra = trial % 2 == 0;
-    kb.objective = trial % 4 < 2 ? KnapsackObjective::paper_value : KnapsackObjective::mixed_groups;
+    constexpr KnapsackObjective kObjectives[] = {KnapsackObjective::paper_value,
+                                                 KnapsackObjective::mixed_groups,
+                                                 KnapsackObjective::posterior_mixed_groups};
+    kb.objective = kObjectives[(trial / 2) % 3];
     kb.fallback = false;  // the solver alone
     std::vector<double> p(items);
     for (double& v : p)
@@ -215,31 +226,116 @@ TEST_CASE("knapsack exact DP and fast solver reach the brute-force optimum",
     const Index extra = polo::uniform_int(gen, capacity + 1);
     const Index total = static_cast<Index>(items) * kb.min_n + extra;
     const Valid valid(items, 1);
+    std::vector<double> c(items);  // read by the posterior objective only
+    for (double& v : c)
+      v = polo::uniform(gen, 1.0, 30.0);
+    const bool posterior = kb.objective == KnapsackObjective::posterior_mixed_groups;
     INFO("trial " << trial << ", items " << items << ", min_n " << kb.min_n << ", max_n "
                   << kb.max_n << ", total " << total << ", official " << kb.official_zero_extra
-                  << ", mixed_groups objective "
-                  << (kb.objective == KnapsackObjective::mixed_groups));
-    const double best = brute_force_best(kb, p, total);
+                  << ", objective " << static_cast<int>(kb.objective));
+    const std::vector<double> none;
+    const double best = brute_force_best(kb, p, total, posterior ? c : none);
     kb.solver = KnapsackSolver::exact;
-    const RolloutBudget exact = kb.allocate(p, valid, total);
+    const RolloutBudget exact = kb.allocate(p, valid, total, c);
     kb.solver = KnapsackSolver::fast;
-    const RolloutBudget fast = kb.allocate(p, valid, total);
+    const RolloutBudget fast = kb.allocate(p, valid, total, c);
     for (const RolloutBudget* out : {&exact, &fast}) {
       CHECK(sum(out->rollouts) == total);
       for (const Index n : out->rollouts) {
         CHECK(n >= kb.min_n);
         CHECK(n <= kb.max_n);
       }
-      CHECK(solver_objective(kb, *out, p) == Approx(best).epsilon(1e-12).margin(1e-15));
+      CHECK(solver_objective(kb, *out, p, posterior ? c : none) ==
+            Approx(best).epsilon(1e-12).margin(1e-15));
     }
     // Random success rates leave no ties, so both solvers pick the same allocation.
     CHECK(fast.rollouts == exact.rollouts);
-    if (!kb.official_zero_extra) {
+    if (!kb.official_zero_extra && !posterior) {
       const double reported =
           kb.objective == KnapsackObjective::paper_value ? exact.value : exact.mixed_groups;
       CHECK(reported == Approx(best).epsilon(1e-12).margin(1e-15));
     }
   }
+}
+
+TEST_CASE("posterior_nonzero_gradient_probability: Beta moments, limits and refusals",
+          "[sampling][knapsack]") {
+  // Beta(1, 1): E[p^n] = 1 / (n + 1), so P = 1 - 2 / (n + 1).
+  for (Index n = 1; n <= 8; ++n) {
+    CHECK(polo::posterior_nonzero_gradient_probability(n, 0.5, 2.0) ==
+          Approx(1.0 - 2.0 / static_cast<double>(n + 1)).epsilon(1e-14));
+  }
+  // Beta(2, 1): E[p^2] = 2 / 4, E[(1 - p)^2] = 2 / 12, so P(2) = 1/3.
+  CHECK(polo::posterior_nonzero_gradient_probability(2, 2.0 / 3.0, 3.0) ==
+        Approx(1.0 / 3.0).epsilon(1e-14));
+  CHECK(polo::posterior_nonzero_gradient_probability(0, 0.3, 5.0) == 0.0);
+  CHECK(polo::posterior_nonzero_gradient_probability(1, 0.3, 5.0) == Approx(0.0).margin(1e-15));
+  // Uncertainty about p makes a mixed group less likely than at p's mean, more so for few rewards.
+  const double few = polo::posterior_nonzero_gradient_probability(8, 0.9, 4.0);
+  const double many = polo::posterior_nonzero_gradient_probability(8, 0.9, 100.0);
+  const double exact = polo::nonzero_gradient_probability(8, 0.9);
+  CHECK(few < many);
+  CHECK(many < exact);
+  CHECK(polo::posterior_nonzero_gradient_probability(8, 0.9, 1e9) == Approx(exact).epsilon(1e-6));
+  CHECK(polo::posterior_nonzero_gradient_probability(8, 0.9, kInf) == exact);
+  CHECK(polo::posterior_nonzero_gradient_probability(8, 0.0, 3.0) == 0.0);
+  CHECK(polo::posterior_nonzero_gradient_probability(8, 1.0, 3.0) == 0.0);
+  CHECK_THAT(message_of<polo::invalid_argument>(
+                 [] { (void)polo::posterior_nonzero_gradient_probability(4, 0.5, 0.0); }),
+             Contains("polo::posterior_nonzero_gradient_probability: concentration must be > 0, "
+                      "got 0"));
+  CHECK_THAT(message_of<polo::invalid_argument>(
+                 [] { (void)polo::posterior_nonzero_gradient_probability(4, 0.5, kNaN); }),
+             Contains("concentration must be > 0, got nan"));
+  CHECK_THAT(message_of<polo::invalid_argument>(
+                 [] { (void)polo::posterior_nonzero_gradient_probability(4, 1.5, 2.0); }),
+             Contains("polo::posterior_nonzero_gradient_probability: mean"));
+  CHECK_THAT(message_of<polo::invalid_argument>(
+                 [] { (void)polo::posterior_nonzero_gradient_probability(-1, 0.5, 2.0); }),
+             Contains("n must be >= 0, got -1"));
+}
+
+TEST_CASE("knapsack posterior_mixed_groups: uncertain prompts get fewer extra rollouts",
+          "[sampling][knapsack]") {
+  // Two prompts at p̂ = 0.8, one estimated from 4 rewards and one from 200. The plug-in
+  // objective cannot tell them apart; the posterior one sees that extra rollouts are worth less
+  // for the uncertain prompt (E[P_nz] grows more slowly in N), and gives more to the sure one.
+  KnapsackBudget kb{.min_n = 2, .max_n = 16, .fallback = false, .official_zero_extra = false};
+  const std::vector<double> p{0.8, 0.8};
+  const std::vector<double> c{4.0, 200.0};
+  const Valid valid(2, 1);
+  for (const auto solver : {KnapsackSolver::exact, KnapsackSolver::fast}) {
+    kb.solver = solver;
+    kb.objective = KnapsackObjective::posterior_mixed_groups;
+    const RolloutBudget out = kb.allocate(p, valid, 16, c);
+    CHECK(sum(out.rollouts) == 16);
+    CHECK(out.rollouts[0] < out.rollouts[1]);
+    const double best = brute_force_best(kb, p, 16, c);
+    CHECK(solver_objective(kb, out, p, c) == Approx(best).epsilon(1e-12));
+  }
+  // From a tracker: its concentrations are passed along.
+  polo::SuccessRateTracker tracker(2, 16, 4, 1.0, 1.0);
+  tracker.record(0, {1.0, 1.0, 1.0, 0.0});
+  tracker.record(1,
+                 {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0});
+  kb.objective = KnapsackObjective::posterior_mixed_groups;
+  const RolloutBudget from_tracker = kb.allocate(tracker, 16);
+  CHECK(
+      from_tracker.rollouts ==
+      kb.allocate(tracker.estimates(), tracker.validity(), 16, tracker.concentrations()).rollouts);
+  CHECK(from_tracker.rollouts == kb.allocate(tracker, std::vector<Index>{0, 1}, 16).rollouts);
+  // The concentration is required for this objective and must be positive where it is read.
+  CHECK_THAT(message_of<polo::invalid_argument>([&] { (void)kb.allocate(p, valid, 16); }),
+             Contains("polo::KnapsackBudget::allocate: concentration must be of the size of "
+                      "success_rate (2) for the posterior_mixed_groups objective, got 0"));
+  CHECK_THAT(message_of<polo::invalid_argument>([&] {
+               (void)kb.allocate(p, valid, 16, std::vector<double>{4.0, 0.0});
+             }),
+             Contains("polo::KnapsackBudget::allocate: concentration[1] must be > 0, got 0"));
+  // Other objectives do not read it.
+  kb.objective = KnapsackObjective::mixed_groups;
+  CHECK(kb.allocate(p, valid, 16, std::vector<double>{4.0, 0.0}).rollouts ==
+        kb.allocate(p, valid, 16).rollouts);
 }
 
 TEST_CASE("knapsack mixed_groups objective: rollouts to the prompt most likely to mix",

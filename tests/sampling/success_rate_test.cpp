@@ -125,6 +125,8 @@ TEST_CASE("SuccessRateTracker matches the official estimate on random visits",
     CHECK(shrunk.estimate(0) ==
           Approx((expected * averaged + kA) / (averaged + kA + kB)).epsilon(1e-14));
     CHECK(shrunk.valid(0) == tracker.valid(0));
+    CHECK(tracker.concentration(0) == averaged);
+    CHECK(shrunk.concentration(0) == averaged + kA + kB);
   }
 }
 
@@ -135,14 +137,20 @@ TEST_CASE("SuccessRateTracker with pseudo-counts: the Beta posterior mean",
   CHECK(laplace.prior_successes() == 1.0);
   CHECK(laplace.prior_failures() == 1.0);
   CHECK(laplace.estimate(0) == 0.5);  // no reward yet: the prior mean
+  CHECK(laplace.concentration(0) == 2.0);
   CHECK_FALSE(laplace.valid(0));
   laplace.record(0, {1.0, 1.0});
   CHECK(laplace.estimate(0) == 0.75);
+  CHECK(laplace.concentration(0) == 4.0);
   CHECK(laplace.valid(0));
   laplace.record(1, {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0});  // a full visit: its own rate
   CHECK(laplace.estimate(1) == 0.1);
+  CHECK(laplace.concentration(1) == 10.0);
   laplace.record(1, {1.0});  // short: the 4 most recent rewards, 0, 0, 0, 1
   CHECK(laplace.estimate(1) == 2.0 / 6.0);
+  CHECK(laplace.concentration(1) == 6.0);
+  CHECK(laplace.concentrations().size() == 3);
+  CHECK(laplace.concentrations()[2] == 2.0);
   // Uneven pseudo-counts move the prior mean and every estimate.
   SuccessRateTracker skewed(1, 16, 0, 1.0, 3.0);
   CHECK(skewed.estimate(0) == 0.25);
@@ -192,6 +200,8 @@ TEST_CASE("SuccessRateTracker refuses bad arguments, with messages", "[sampling]
              Contains("polo::SuccessRateTracker::estimate: prompt must be in [0, 2), got 5"));
   CHECK_THAT(message_of<polo::invalid_argument>([&] { (void)tracker.valid(2); }),
              Contains("polo::SuccessRateTracker::valid: prompt must be in [0, 2)"));
+  CHECK_THAT(message_of<polo::invalid_argument>([&] { (void)tracker.concentration(2); }),
+             Contains("polo::SuccessRateTracker::concentration: prompt must be in [0, 2)"));
   CHECK_THAT(message_of<polo::invalid_argument>([&] { (void)tracker.count(3); }),
              Contains("polo::SuccessRateTracker::count: prompt must be in [0, 2)"));
   try {

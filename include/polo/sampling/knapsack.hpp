@@ -58,6 +58,31 @@ inline double knapsack_value(Index n, double p) {
   return nonzero_gradient_probability(n, p) * information_gain(p);
 }
 
+/// E[P_nz(n, p)] for p ~ Beta(c m, c (1 - m)) of mean m and concentration c = a + b:
+/// 1 - E[p^n] - E[(1 - p)^n] with E[p^n] = prod_{k < n} (a + k) / (a + b + k). The chance that n
+/// rollouts mix when p is only known through c rewards (and pseudo-counts); an infinite c gives
+/// nonzero_gradient_probability(n, m).
+inline double posterior_nonzero_gradient_probability(Index n, double mean, double concentration) {
+  constexpr std::string_view where = "polo::posterior_nonzero_gradient_probability";
+  if (n < 0) detail::fail_argument(where, "n", ">= 0", n);
+  detail::require_in(where, "mean", mean, 0.0, 1.0);
+  if (!(concentration > 0.0)) detail::fail_argument(where, "concentration", "> 0", concentration);
+  if (std::isinf(concentration) || mean == 0.0 || mean == 1.0) {
+    return nonzero_gradient_probability(n, mean);
+  }
+  if (n == 0) return 0.0;
+  const double a = concentration * mean;
+  const double b = concentration * (1.0 - mean);
+  double moment_p = 1.0;  // E[p^k]
+  double moment_q = 1.0;  // E[(1 - p)^k]
+  for (Index k = 0; k < n; ++k) {
+    const auto j = static_cast<double>(k);
+    moment_p *= (a + j) / (concentration + j);
+    moment_q *= (b + j) / (concentration + j);
+  }
+  return std::max(1.0 - moment_p - moment_q, 0.0);
+}
+
 /// Expected rollouts until the first non-zero gradient, 1 / (p (1 - p)) - 1; +inf for p in {0, 1}.
 inline double expected_rollouts_to_nonzero(double p) {
   detail::require_probability("polo::expected_rollouts_to_nonzero", p);
@@ -79,6 +104,9 @@ inline double rollouts_for_nonzero_probability(double p, double alpha) {
 enum class KnapsackObjective {
   paper_value,   ///< knapsack_value(N, p) = P_nz(N, p) p (1 - p)^2, the paper's
   mixed_groups,  ///< P_nz(N, p): the expected number of prompts whose group carries a gradient
+  /// posterior_nonzero_gradient_probability(N, p, c): the same expectation when p is known only
+  /// through c rewards (the tracker's concentrations); needs a concentration per prompt
+  posterior_mixed_groups,
 };
 
 /// How the extra rollouts of the effective prompts are chosen.
@@ -148,14 +176,17 @@ struct KnapsackBudget {
 
   /// Allocates `total_budget` rollouts (0: `size * uniform_n`) over the prompts whose estimates
   /// are `success_rate` (read only where `valid` is nonzero; elsewhere it may be anything).
+  /// `concentration` (the evidence behind each estimate, SuccessRateTracker::concentrations) is
+  /// read by the posterior_mixed_groups objective only, which needs it.
   [[nodiscard]] RolloutBudget allocate(std::span<const double> success_rate,
-                                       std::span<const std::uint8_t> valid,
-                                       Index total_budget = 0) const;
+                                       std::span<const std::uint8_t> valid, Index total_budget = 0,
+                                       std::span<const double> concentration = {}) const;
 
   /// Over every prompt of the tracker.
   [[nodiscard]] RolloutBudget allocate(const SuccessRateTracker& tracker,
                                        Index total_budget = 0) const {
-    return allocate(tracker.estimates(), tracker.validity(), total_budget);
+    return allocate(tracker.estimates(), tracker.validity(), total_budget,
+                    tracker.concentrations());
   }
 
   /// Over a batch of the tracker's prompts (`prompts[i]` is the tracker index of batch prompt i).
@@ -163,6 +194,7 @@ struct KnapsackBudget {
                                        std::span<const Index> prompts,
                                        Index total_budget = 0) const {
     std::vector<double> rate(prompts.size());
+    std::vector<double> evidence(prompts.size());
     std::vector<std::uint8_t> ok(prompts.size());
     for (std::size_t i = 0; i < prompts.size(); ++i) {
       if (prompts[i] < 0 || prompts[i] >= tracker.size()) {
@@ -171,27 +203,47 @@ struct KnapsackBudget {
                               prompts[i]);
       }
       rate[i] = tracker.estimates()[static_cast<std::size_t>(prompts[i])];
+      evidence[i] = tracker.concentrations()[static_cast<std::size_t>(prompts[i])];
       ok[i] = tracker.validity()[static_cast<std::size_t>(prompts[i])];
     }
-    return allocate(rate, ok, total_budget);
+    return allocate(rate, ok, total_budget, evidence);
   }
 
  private:
-  /// The objective's factor on P_nz(n, p): IG(p) for the paper's value, 1 for mixed groups.
-  [[nodiscard]] double weight(double p) const {
-    return objective == KnapsackObjective::paper_value ? information_gain(p) : 1.0;
+  /// An effective prompt as the solvers see it: its estimate and (posterior objective only) the
+  /// concentration of its Beta posterior.
+  struct Item {
+    double p;
+    double concentration;
+  };
+  /// The objective of n rollouts of one effective prompt.
+  [[nodiscard]] double objective_value(Index n, const Item& item) const {
+    switch (objective) {
+      case KnapsackObjective::paper_value:
+        return knapsack_value(n, item.p);
+      case KnapsackObjective::mixed_groups:
+        return nonzero_gradient_probability(n, item.p);
+      case KnapsackObjective::posterior_mixed_groups:
+        return posterior_nonzero_gradient_probability(n, item.p, item.concentration);
+    }
+    return 0.0;
   }
-  [[nodiscard]] double score(Index n, double p) const {
-    return official_zero_extra && n == min_n ? 0.0 : weight(p) * nonzero_gradient_probability(n, p);
+  [[nodiscard]] double score(Index n, const Item& item) const {
+    return official_zero_extra && n == min_n ? 0.0 : objective_value(n, item);
   }
-  /// score(n + 1, p) - score(n, p) for n >= min_n, in closed form.
-  [[nodiscard]] double increment(Index n, double p) const {
-    if (official_zero_extra && n == min_n) return score(n + 1, p);
+  /// score(n + 1) - score(n) for n >= min_n (closed form for the plug-in objectives).
+  [[nodiscard]] double increment(Index n, const Item& item) const {
+    if (official_zero_extra && n == min_n) return score(n + 1, item);
+    if (objective == KnapsackObjective::posterior_mixed_groups) {
+      return objective_value(n + 1, item) - objective_value(n, item);
+    }
+    const double p = item.p;
     const auto e = static_cast<double>(n);
-    return weight(p) * (std::pow(p, e) * (1.0 - p) + std::pow(1.0 - p, e) * p);
+    const double weight = objective == KnapsackObjective::paper_value ? information_gain(p) : 1.0;
+    return weight * (std::pow(p, e) * (1.0 - p) + std::pow(1.0 - p, e) * p);
   }
-  void solve_exact(std::span<const double> p, Index budget, std::span<Index> extra) const;
-  void solve_fast(std::span<const double> p, Index budget, std::span<Index> extra) const;
+  void solve_exact(std::span<const Item> items, Index budget, std::span<Index> extra) const;
+  void solve_fast(std::span<const Item> items, Index budget, std::span<Index> extra) const;
 };
 
 namespace detail {
@@ -212,13 +264,21 @@ inline void split_evenly(std::vector<Index>& rollouts, std::span<const Index> in
 
 inline RolloutBudget KnapsackBudget::allocate(std::span<const double> success_rate,
                                               std::span<const std::uint8_t> valid,
-                                              Index total_budget) const {
+                                              Index total_budget,
+                                              std::span<const double> concentration) const {
   constexpr std::string_view where = "polo::KnapsackBudget::allocate";
   validate();
   const auto n = static_cast<Index>(success_rate.size());
   if (valid.size() != success_rate.size()) {
     detail::fail_argument(where, "valid", fmt::format("of the size of success_rate ({})", n),
                           valid.size());
+  }
+  const bool posterior = objective == KnapsackObjective::posterior_mixed_groups;
+  if (posterior && concentration.size() != success_rate.size()) {
+    detail::fail_argument(
+        where, "concentration",
+        fmt::format("of the size of success_rate ({}) for the posterior_mixed_groups objective", n),
+        concentration.size());
   }
   if (total_budget < 0) detail::fail_argument(where, "total_budget", ">= 0", total_budget);
   const Index budget = total_budget == 0 ? n * uniform_n : total_budget;
@@ -230,6 +290,7 @@ inline RolloutBudget KnapsackBudget::allocate(std::span<const double> success_ra
   std::vector<Index> zero;         // p = 0 or no valid estimate (the official `success_rates == 0`)
   std::vector<Index> ineffective;  // every prompt that is not effective
   std::vector<double> effective_p;
+  std::vector<Item> items;  // the effective prompts as the solvers see them
   for (Index i = 0; i < n; ++i) {
     const auto s = static_cast<std::size_t>(i);
     Index& r = out.rollouts[s];
@@ -245,9 +306,14 @@ inline RolloutBudget KnapsackBudget::allocate(std::span<const double> success_ra
       detail::fail_argument(where, fmt::format("success_rate[{}]", i), "in [0, 1]", p);
     }
     if (p > 0.0 && p < 1.0) {
+      const double c = posterior ? concentration[s] : std::numeric_limits<double>::infinity();
+      if (!(c > 0.0)) {
+        detail::fail_argument(where, fmt::format("concentration[{}]", i), "> 0", c);
+      }
       r = min_n;
       effective.push_back(i);
       effective_p.push_back(p);
+      items.push_back({p, c});
     } else {
       r = p == 0.0 ? negative_n : positive_n;
       if (p == 0.0) zero.push_back(i);
@@ -306,9 +372,9 @@ inline RolloutBudget KnapsackBudget::allocate(std::span<const double> success_ra
     const Index placed = std::min(remaining, capacity);
     std::vector<Index> extra(effective.size(), 0);
     if (solver == KnapsackSolver::exact) {
-      solve_exact(effective_p, placed, extra);
+      solve_exact(items, placed, extra);
     } else {
-      solve_fast(effective_p, placed, extra);
+      solve_fast(items, placed, extra);
     }
     for (std::size_t j = 0; j < effective.size(); ++j) {
       out.rollouts[static_cast<std::size_t>(effective[j])] += extra[j];
@@ -331,9 +397,9 @@ inline RolloutBudget KnapsackBudget::allocate(std::span<const double> success_ra
   return out;
 }
 
-inline void KnapsackBudget::solve_exact(std::span<const double> p, Index budget,
+inline void KnapsackBudget::solve_exact(std::span<const Item> effective, Index budget,
                                         std::span<Index> extra) const {
-  const auto items = static_cast<Index>(p.size());
+  const auto items = static_cast<Index>(effective.size());
   const Index most = max_n - min_n;  // extra rollouts one prompt can take
   if (budget <= 0 || items == 0) return;
   constexpr double kUnreachable = -std::numeric_limits<double>::infinity();
@@ -345,9 +411,9 @@ inline void KnapsackBudget::solve_exact(std::span<const double> p, Index budget,
   std::vector<Index> choice(static_cast<std::size_t>(items) * width, 0);
   best[0] = 0.0;
   for (Index j = 0; j < items; ++j) {
-    const double pj = p[static_cast<std::size_t>(j)];
+    const Item& item = effective[static_cast<std::size_t>(j)];
     for (Index k = 0; k <= most; ++k)
-      gain[static_cast<std::size_t>(k)] = score(min_n + k, pj);
+      gain[static_cast<std::size_t>(k)] = score(min_n + k, item);
     const Index reach_before = std::min(budget, j * most);
     const Index reach = std::min(budget, (j + 1) * most);
     Index* row = choice.data() + static_cast<std::size_t>(j) * width;
@@ -380,12 +446,12 @@ inline void KnapsackBudget::solve_exact(std::span<const double> p, Index budget,
   }
 }
 
-inline void KnapsackBudget::solve_fast(std::span<const double> p, Index budget,
+inline void KnapsackBudget::solve_fast(std::span<const Item> p, Index budget,
                                        std::span<Index> extra) const {
   const Index most = max_n - min_n;
   if (budget <= 0 || most == 0) return;
   // Max-heap of each prompt's next marginal score; ties go to the lower index. The increments of
-  // both objectives in n never grow (also with the official "0 extra" score), so taking the largest
+  // every objective in n never grow (also with the official "0 extra" score), so taking the largest
   // one budget times reaches the same optimum as the dynamic program.
   struct Step {
     double gain;

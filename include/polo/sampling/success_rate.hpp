@@ -56,6 +56,7 @@ class SuccessRateTracker {
     // With no reward yet the posterior mean is the prior's; the reference's plain rate says 0.
     const double prior = prior_successes + prior_failures;
     estimate_.assign(n, prior > 0.0 ? prior_successes / prior : 0.0);
+    concentration_.assign(n, prior);
     // As the reference: an unseen prompt is valid only when no minimum is asked for.
     valid_.assign(n, min_buffer_length == 0 ? 1 : 0);
     count_.assign(n, 0);
@@ -91,8 +92,17 @@ class SuccessRateTracker {
     return count_[static_cast<std::size_t>(prompt)];
   }
 
-  /// Every prompt's estimate and validity, in the layout `KnapsackBudget::allocate` takes.
+  /// The concentration a + b + m of the estimate's Beta posterior: the m rewards it averages
+  /// plus the pseudo-counts (what the posterior_mixed_groups knapsack objective reads).
+  [[nodiscard]] double concentration(Index prompt) const {
+    check_prompt("polo::SuccessRateTracker::concentration", prompt);
+    return concentration_[static_cast<std::size_t>(prompt)];
+  }
+
+  /// Every prompt's estimate, validity and concentration, in the layout
+  /// `KnapsackBudget::allocate` takes.
   [[nodiscard]] std::span<const double> estimates() const noexcept { return estimate_; }
+  [[nodiscard]] std::span<const double> concentrations() const noexcept { return concentration_; }
   [[nodiscard]] std::span<const std::uint8_t> validity() const noexcept { return valid_; }
 
   [[nodiscard]] Index size() const noexcept { return static_cast<Index>(estimate_.size()); }
@@ -126,8 +136,10 @@ class SuccessRateTracker {
     }
     const auto visit = static_cast<Index>(rewards.size());
     count_[p] += visit;
+    const double prior = prior_successes_ + prior_failures_;
     if (visit >= buffer_length_) {
       estimate_[p] = posterior_mean(successes, visit);
+      concentration_[p] = static_cast<double>(visit) + prior;
     } else {
       // A short visit is noisy: use the most recent rewards across visits, up to the buffer.
       const Index filled = std::min(count_[p], buffer_length_);
@@ -136,6 +148,7 @@ class SuccessRateTracker {
         recent += ring[static_cast<std::size_t>(k)];
       }
       estimate_[p] = posterior_mean(recent, filled);
+      concentration_[p] = static_cast<double>(filled) + prior;
     }
     valid_[p] = count_[p] >= min_buffer_length_ ? 1 : 0;
   }
@@ -156,6 +169,7 @@ class SuccessRateTracker {
   double prior_successes_ = 0.0;
   double prior_failures_ = 0.0;
   std::vector<double> estimate_;
+  std::vector<double> concentration_;  // rewards behind the estimate plus the pseudo-counts
   std::vector<std::uint8_t> valid_;
   std::vector<Index> count_;
   std::vector<Index> head_;           // next write position in the prompt's ring of rewards
