@@ -154,9 +154,10 @@ template <class V>
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<V, VecD>) {
     // max / min return their second operand when one is NaN: x goes second. One instruction
-    // each instead of a compare and a blend.
-    const __m512d lo = _mm512_max_pd(_mm512_set1_pd(-746.0), std::bit_cast<__m512d>(x));
-    xc = std::bit_cast<V>(_mm512_min_pd(_mm512_set1_pd(710.0), lo));
+    // each instead of a compare and a blend. Zero-masking forms, as below.
+    constexpr auto kAll = static_cast<__mmask8>(0xFF);
+    const __m512d lo = _mm512_maskz_max_pd(kAll, _mm512_set1_pd(-746.0), std::bit_cast<__m512d>(x));
+    xc = std::bit_cast<V>(_mm512_maskz_min_pd(kAll, _mm512_set1_pd(710.0), lo));
   } else
 #endif
   {
