@@ -38,7 +38,8 @@ const std::map<std::string, BudgetMode> kBudgets{{"uniform", BudgetMode::uniform
                                                  {"knapsack", BudgetMode::knapsack}};
 const std::map<std::string, polo::KnapsackObjective> kObjectives{
     {"paper_value", polo::KnapsackObjective::paper_value},
-    {"mixed_groups", polo::KnapsackObjective::mixed_groups}};
+    {"mixed_groups", polo::KnapsackObjective::mixed_groups},
+    {"posterior_mixed_groups", polo::KnapsackObjective::posterior_mixed_groups}};
 
 template <class E>
 std::string name_of(const std::map<std::string, E>& names, E value) {
@@ -126,7 +127,8 @@ int main(int argc, char** argv) {
                  "knapsack: rewards remembered per prompt for its success rate")
       ->capture_default_str();
   app.add_option("--knapsack-objective", objective,
-                 "knapsack: paper_value (P(mixed) p (1-p)^2) or mixed_groups (P(mixed))")
+                 "knapsack: paper_value (P(mixed) p (1-p)^2), mixed_groups (P(mixed)) or "
+                 "posterior_mixed_groups (P(mixed) averaged over each estimate's Beta posterior)")
       ->check(CLI::IsMember(kObjectives))
       ->capture_default_str();
   app.add_option("--knapsack-prior", config.knapsack_prior,

@@ -8,7 +8,7 @@
 // (polo::KnapsackBudget, Value = P(mixed) p (1 - p)^2) fed the same exact rates.
 //
 //   tools/knapsack_bound.sh [--seed N] [--steps N] [--csv FILE] [--budget uniform|knapsack]
-//       [--objective paper_value|mixed_groups] [--prior A]
+//       [--objective paper_value|mixed_groups|posterior_mixed_groups] [--prior A] [--buffer N]
 //
 // Under --budget knapsack it also gives the expected mixed groups of the run's own allocation on
 // the same policy states, a comparison with uniform free of sampling noise.
@@ -119,11 +119,15 @@ int run(int argc, char** argv) {
       config.budget = std::string(argv[a + 1]) == "knapsack" ? polo::examples::BudgetMode::knapsack
                                                              : polo::examples::BudgetMode::uniform;
     } else if (flag == "--objective") {
-      config.knapsack_objective = std::string(argv[a + 1]) == "mixed_groups"
-                                      ? polo::KnapsackObjective::mixed_groups
+      const std::string name = argv[a + 1];
+      config.knapsack_objective = name == "mixed_groups" ? polo::KnapsackObjective::mixed_groups
+                                  : name == "posterior_mixed_groups"
+                                      ? polo::KnapsackObjective::posterior_mixed_groups
                                       : polo::KnapsackObjective::paper_value;
     } else if (flag == "--prior") {
       config.knapsack_prior = std::atof(argv[a + 1]);
+    } else if (flag == "--buffer") {
+      config.knapsack_buffer = std::atoll(argv[a + 1]);
     } else {
       std::fprintf(stderr, "knapsack_bound: unknown flag %s\n", flag.c_str());
       return 2;
@@ -151,7 +155,9 @@ int run(int argc, char** argv) {
   std::printf("budget %s, objective %s, prior %g\n",
               config.budget == polo::examples::BudgetMode::knapsack ? "knapsack" : "uniform",
               config.knapsack_objective == polo::KnapsackObjective::mixed_groups ? "mixed_groups"
-                                                                                 : "paper_value",
+              : config.knapsack_objective == polo::KnapsackObjective::posterior_mixed_groups
+                  ? "posterior_mixed_groups"
+                  : "paper_value",
               config.knapsack_prior);
   std::printf(
       "seed %llu: held-out accuracy %.3f -> %.3f, realized nonzero_gradient_fraction %.4f\n",

@@ -72,10 +72,11 @@ struct GRPOArithmeticConfig {
   /// Success-rate memory in rewards (official 16); a visit of at least this many rollouts sets the
   /// estimate alone, a shorter one averages the most recent rewards across visits.
   Index knapsack_buffer = 16;
-  /// knapsack: what the allocation maximizes. mixed_groups (the expected number of prompts with a
-  /// gradient, what nonzero_gradient_fraction counts) is solved exactly; paper_value keeps the
-  /// official DP with its "0 extra" quirk (see docs/algorithms/knapsack.md).
-  KnapsackObjective knapsack_objective = KnapsackObjective::mixed_groups;
+  /// knapsack: what the allocation maximizes. posterior_mixed_groups (the expected number of
+  /// prompts with a gradient, what nonzero_gradient_fraction counts, under each estimate's Beta
+  /// posterior) and mixed_groups (the same at the point estimates) are solved exactly;
+  /// paper_value keeps the official DP with its "0 extra" quirk (docs/algorithms/knapsack.md).
+  KnapsackObjective knapsack_objective = KnapsackObjective::posterior_mixed_groups;
   /// knapsack: Beta(a, a) pseudo-counts of the success-rate estimate (0: the official plain rate;
   /// 1: Laplace's rule, so that 8 of 8 solved is 0.9, not 1)
   double knapsack_prior = 1.0;
