@@ -65,7 +65,7 @@ TEST_CASE("DPO on arithmetic takes the loss type's scale unless one is given", "
   DPOArithmeticConfig config;
   config.loss_type = polo::DpoLossType::exo_pair;
   const auto defaults = config.resolved();
-  CHECK(defaults.beta == 2.0);
+  CHECK(defaults.beta == 4.0);
   CHECK(defaults.learning_rate == 5e-4);
   CHECK(defaults.steps == 2000);
   CHECK(defaults.label_smoothing == 1e-3);
