@@ -85,6 +85,7 @@ nlohmann::json config_json(const polo::examples::DPOArithmeticConfig& c) {
           {"loss_type", loss_name(c.loss_type)},
           {"beta", c.beta},
           {"label_smoothing", c.label_smoothing},
+          {"sigmoid_label_smoothing", c.sigmoid_label_smoothing},
           {"pair_prompts", c.pair_prompts},
           {"samples_per_prompt", c.samples_per_prompt},
           {"alpha_epsilon", c.alpha_epsilon},
@@ -117,9 +118,11 @@ int main(int argc, char** argv) {
                                           return s.beta;
                                         }) + "]");
   app.add_option("--label-smoothing", config.label_smoothing,
-                 "eps of exo_pair, robust, aot, aot_unpaired [" +
+                 "eps of exo_pair, robust, aot, aot_unpaired, cDPO [" +
                      loss_scale_help([](const DPOLossScale& s) { return s.label_smoothing; }) +
                      "]");
+  app.add_flag("--cdpo", config.sigmoid_label_smoothing,
+               "sigmoid is cDPO with eps = --label-smoothing (TRL <= 0.28's sigmoid)");
   app.add_option("--batch-pairs", config.batch_pairs, "preference pairs per step")
       ->capture_default_str();
   app.add_option("--learning-rate", config.learning_rate,

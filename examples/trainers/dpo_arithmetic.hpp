@@ -102,8 +102,10 @@ struct DPOArithmeticConfig {
   double max_grad_norm = 1.0;
   DpoLossType loss_type = DpoLossType::sigmoid;
   double beta = std::numeric_limits<double>::quiet_NaN();
-  /// eps of exo_pair, robust, aot, aot_unpaired.
+  /// eps of exo_pair, robust, aot, aot_unpaired, and of sigmoid with sigmoid_label_smoothing.
   double label_smoothing = std::numeric_limits<double>::quiet_NaN();
+  /// sigmoid is cDPO, -(1 - eps) log sigma(z) - eps log sigma(-z) (TRL <= 0.28).
+  bool sigmoid_label_smoothing = false;
   // pairs
   Index pair_prompts = 8000;      ///< training prompts sampled for pairs (of the 8,000)
   Index samples_per_prompt = 16;  ///< reference samples per prompt
@@ -135,6 +137,7 @@ struct DPOArithmeticConfig {
     l.beta = c.beta;
     l.loss_type = c.loss_type;
     l.label_smoothing = c.label_smoothing;
+    l.sigmoid_label_smoothing = c.sigmoid_label_smoothing;
     return l;
   }
 
@@ -243,8 +246,9 @@ class DPOArithmeticTrainer {
 
   /// A trainer with this one's reference and pairs (prepared here if need be) and the DPO
   /// settings of `dpo`: steps, batch_pairs, learning_rate, max_grad_norm, loss_type, beta,
-  /// label_smoothing, alpha_epsilon, eval_every. The other settings stay this trainer's. Its run()
-  /// gives what a fresh trainer with those settings gives, without a second warm-up.
+  /// label_smoothing, sigmoid_label_smoothing, alpha_epsilon, eval_every. The other settings stay
+  /// this trainer's. Its run() gives what a fresh trainer with those settings gives, without a
+  /// second warm-up.
   [[nodiscard]] DPOArithmeticTrainer with_dpo(const DPOArithmeticConfig& dpo) {
     if (ran_) {
       detail::fail_argument("polo::examples::DPOArithmeticTrainer", "with_dpo",
@@ -260,6 +264,7 @@ class DPOArithmeticTrainer {
     c.loss_type = dpo.loss_type;
     c.beta = dpo.beta;
     c.label_smoothing = dpo.label_smoothing;
+    c.sigmoid_label_smoothing = dpo.sigmoid_label_smoothing;
     c.alpha_epsilon = dpo.alpha_epsilon;
     c.eval_every = dpo.eval_every;
     c.validate();

@@ -67,6 +67,9 @@ TEST_CASE("DPO on arithmetic takes the loss type's scale unless one is given", "
   CHECK(given.steps == 7);
   CHECK(given.label_smoothing == 0.1);
   CHECK(config.loss().beta == 0.5);
+  CHECK_FALSE(config.loss().sigmoid_label_smoothing);
+  config.sigmoid_label_smoothing = true;  // --cdpo
+  CHECK(config.loss().sigmoid_label_smoothing);
   config.loss_type = polo::DpoLossType::ipo;
   config.beta = polo_test::kNaN;
   CHECK(config.resolved().beta == 0.25);
