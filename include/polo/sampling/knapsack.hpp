@@ -289,8 +289,7 @@ inline RolloutBudget KnapsackBudget::allocate(std::span<const double> success_ra
   std::vector<Index> effective;    // 0 < p < 1 with a valid estimate
   std::vector<Index> zero;         // p = 0 or no valid estimate (the official `success_rates == 0`)
   std::vector<Index> ineffective;  // every prompt that is not effective
-  std::vector<double> effective_p;
-  std::vector<Item> items;  // the effective prompts as the solvers see them
+  std::vector<Item> items;         // the effective prompts as the solvers see them
   for (Index i = 0; i < n; ++i) {
     const auto s = static_cast<std::size_t>(i);
     Index& r = out.rollouts[s];
@@ -312,7 +311,6 @@ inline RolloutBudget KnapsackBudget::allocate(std::span<const double> success_ra
       }
       r = min_n;
       effective.push_back(i);
-      effective_p.push_back(p);
       items.push_back({p, c});
     } else {
       r = p == 0.0 ? negative_n : positive_n;
@@ -350,10 +348,10 @@ inline RolloutBudget KnapsackBudget::allocate(std::span<const double> success_ra
       detail::split_evenly(out.rollouts, all, budget);
     }
   } else if (!effective.empty()) {
-    for (const double p : effective_p) {
+    for (const Item& item : items) {
       const double c = cost == KnapsackCost::probability
-                           ? rollouts_for_nonzero_probability(p, alpha)
-                           : expected_rollouts_to_nonzero(p);
+                           ? rollouts_for_nonzero_probability(item.p, alpha)
+                           : expected_rollouts_to_nonzero(item.p);
       info.estimated_cost +=
           static_cast<Index>(std::floor(std::min(static_cast<double>(max_n), c)));
     }
@@ -390,8 +388,8 @@ inline RolloutBudget KnapsackBudget::allocate(std::span<const double> success_ra
 
   for (std::size_t j = 0; j < effective.size(); ++j) {
     const Index r = out.rollouts[static_cast<std::size_t>(effective[j])];
-    out.value += knapsack_value(r, effective_p[j]);
-    out.mixed_groups += nonzero_gradient_probability(r, effective_p[j]);
+    out.value += knapsack_value(r, items[j].p);
+    out.mixed_groups += nonzero_gradient_probability(r, items[j].p);
   }
   out.groups = Groups::from_sizes(out.rollouts);
   return out;
