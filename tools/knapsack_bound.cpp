@@ -20,7 +20,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <numeric>
-#include <queue>
 #include <string>
 #include <vector>
 
@@ -43,36 +42,27 @@ struct Visit {
   Index rollouts;
 };
 
-/// max sum_i P(mixed | N_i, p_i) subject to sum N_i = total, lo <= N_i <= hi: greedy on the
-/// marginal gains, which never grow with N. Returns the expected number of mixed groups.
-double best_mixed(const std::vector<double>& p, Index total, Index lo, Index hi) {
-  std::vector<Index> n(p.size(), lo);
-  Index left = total - lo * static_cast<Index>(p.size());
-  using Step = std::pair<double, std::size_t>;
-  std::priority_queue<Step> heap;
-  const auto gain = [&](std::size_t i) {
-    return polo::nonzero_gradient_probability(n[i] + 1, p[i]) -
-           polo::nonzero_gradient_probability(n[i], p[i]);
-  };
-  for (std::size_t i = 0; i < p.size(); ++i)
-    if (n[i] < hi) heap.push({gain(i), i});
-  for (; left > 0 && !heap.empty(); --left) {
-    const auto [g, i] = heap.top();
-    heap.pop();
-    ++n[i];
-    if (n[i] < hi) heap.push({gain(i), i});
-  }
+double expected_mixed(const std::vector<double>& p, const std::vector<Index>& n) {
   double mixed = 0.0;
   for (std::size_t i = 0; i < p.size(); ++i)
     mixed += polo::nonzero_gradient_probability(n[i], p[i]);
   return mixed;
 }
 
-double expected_mixed(const std::vector<double>& p, const std::vector<Index>& n) {
-  double mixed = 0.0;
-  for (std::size_t i = 0; i < p.size(); ++i)
-    mixed += polo::nonzero_gradient_probability(n[i], p[i]);
-  return mixed;
+/// max sum_i P(mixed | N_i, p_i) subject to sum N_i = total, lo <= N_i <= hi: the knapsack's
+/// mixed_groups objective solved exactly (no "0 extra" quirk, no fallback), its greedy solver
+/// being exact because the marginal gains never grow with N. Returns the expected number of mixed
+/// groups.
+double best_mixed(const std::vector<double>& p, Index total, Index lo, Index hi) {
+  polo::KnapsackBudget best;
+  best.objective = polo::KnapsackObjective::mixed_groups;
+  best.official_zero_extra = false;
+  best.solver = polo::KnapsackSolver::fast;
+  best.fallback = false;
+  best.uniform_n = best.min_n = best.negative_n = best.positive_n = lo;
+  best.max_n = hi;
+  const std::vector<std::uint8_t> valid(p.size(), 1);
+  return expected_mixed(p, best.allocate(p, valid, total).rollouts);
 }
 
 /// Exact rates of a few prompts against the empirical rate of `samples` completions each.
